@@ -1,0 +1,36 @@
+# scingest: the two quick-start commands are `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+
+.PHONY: install demo test lint bench clean
+
+$(BIN)/snakemake: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/snakemake
+
+## demo: install, then run the workflow on the bundled example data (example/)
+demo: install
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores $(CORES) --profile profiles/default
+	@echo "Outputs in results/: samplesheet.tsv, samples/*.h5ad, merged.h5ad, merge_report.tsv, qc/"
+
+## test: install, then run the whole test suite (unit + workflow integration tests)
+test: install
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check .
+	$(BIN)/snakemake --lint --cores 1
+
+bench: install
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/run.py
+
+clean:
+	rm -rf results logs benchmarks .snakemake

@@ -1,0 +1,24 @@
+# scingest: single-cell count files -> checkpointed, QC-annotated, sparse AnnData.
+# Table of contents only: the logic lives in workflow/rules and the scingest library.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/samplesheet.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/merge.smk"
+include: "workflow/rules/qc.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        "results/samplesheet.tsv",
+        "results/merged.h5ad",
+        "results/merge_report.tsv",
+        "results/qc/qc_summary.tsv",

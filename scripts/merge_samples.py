@@ -1,0 +1,12 @@
+# Adapter of rule merge_samples: sample checkpoints -> merged.h5ad and the merge report.
+from scingest.logs import workflow_step
+
+with workflow_step(snakemake.log[0]):
+    from scingest.merge import merge_checkpoints
+
+    merge_checkpoints(
+        dict(zip(snakemake.params.samples, snakemake.input.h5ads, strict=True)),
+        snakemake.output.h5ad,
+        join=snakemake.params.join,
+        report=snakemake.output.report,
+    )

@@ -1,0 +1,257 @@
+"""Sample discovery (file names -> sample sheet) and sample sheet loading and validation.
+
+Both routes end in the same table: one row per sample with ``sample``, ``path``, ``format``
+and any metadata columns, validated against ``workflow/schemas/samples.schema.yaml``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import ScingestError
+from .formats import FORMATS, detect_format
+
+logger = logging.getLogger(__name__)
+
+#: Columns of a sheet that are not sample metadata.
+SHEET_COLUMNS = ("sample", "path", "format")
+#: obs columns the workflow writes itself; a metadata column may not take these names.
+RESERVED_OBS_COLUMNS = frozenset(
+    {
+        "sample",
+        "barcode",
+        "n_genes_by_counts",
+        "log1p_n_genes_by_counts",
+        "total_counts",
+        "log1p_total_counts",
+    }
+)
+_RESERVED_OBS_PATTERNS = (
+    re.compile(r"^pct_counts_in_top_\d+_genes$"),
+    re.compile(r"^(log1p_)?total_counts_\w+$"),
+    re.compile(r"^pct_counts_\w+$"),
+    re.compile(r"^qc_\w+$"),
+    re.compile(r"^outlier_\w+$"),
+)
+SAMPLE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+_INTEGER = re.compile(r"^-?(0|[1-9]\d*)$")
+
+
+def is_reserved_column(name: str) -> bool:
+    """Whether an obs column name is one the workflow writes itself (QC, barcode, sample)."""
+    return name in RESERVED_OBS_COLUMNS or any(p.match(name) for p in _RESERVED_OBS_PATTERNS)
+
+
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """Compile a filename pattern and check it has the named groups discovery needs."""
+    try:
+        regex = re.compile(pattern)
+    except re.error as err:
+        raise ScingestError(
+            f"filename_pattern {pattern!r} is not a valid regular expression: {err}"
+        ) from None
+    if "sample" not in regex.groupindex:
+        raise ScingestError(
+            f"filename_pattern {pattern!r} has no named group 'sample': "
+            "expected a regex like '^(?P<sample>[A-Za-z0-9]+)_counts\\.csv\\.gz$' whose named "
+            "groups become the sample name and metadata columns"
+        )
+    return regex
+
+
+def discover_samples(
+    input_dir: str | PathLike[str],
+    pattern: str,
+    *,
+    ignore_unmatched: bool = False,
+) -> pd.DataFrame:
+    """Build a sample sheet from the file and folder names in ``input_dir``.
+
+    Parameters
+    ----------
+    input_dir
+        Folder holding one count file (or 10x folder) per sample. Hidden entries are skipped.
+    pattern
+        Regular expression matched against each entry's name (not its path). It must have a
+        named group ``sample``; every named group becomes a metadata column.
+    ignore_unmatched
+        Skip entries that match no pattern (logged) instead of raising.
+
+    Returns
+    -------
+    The sheet: ``sample``, ``path``, ``format`` and one column per other named group,
+    sorted by sample name.
+    """
+    folder = Path(input_dir)
+    if not folder.is_dir():
+        raise ScingestError("input_dir does not exist or is not a folder", path=folder)
+    regex = compile_pattern(pattern)
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    rows: list[dict[str, Any]] = []
+    unmatched: list[str] = []
+    for entry in entries:
+        match = regex.search(entry.name)
+        if match is None:
+            unmatched.append(entry.name)
+            continue
+        groups = {k: v for k, v in match.groupdict().items() if v is not None}
+        rows.append({"sample": groups.pop("sample"), "path": str(entry), **groups})
+    if unmatched and not ignore_unmatched:
+        shown = ", ".join(unmatched[:20]) + (" ..." if len(unmatched) > 20 else "")
+        raise ScingestError(
+            f"{len(unmatched)} entries match no filename_pattern {pattern!r}: {shown}. "
+            "Fix the pattern, move the files away, or set ignore_unmatched: true",
+            path=folder,
+        )
+    if unmatched:
+        logger.warning("ignoring %d entries of %s that match no pattern", len(unmatched), folder)
+    if not rows:
+        raise ScingestError(
+            f"no file or folder matches filename_pattern {pattern!r}: "
+            "expected per-sample count files such as GSM5320459_Ctrl1_count_matrix.csv.gz",
+            path=folder,
+        )
+    sheet = pd.DataFrame(rows)
+    sheet.insert(2, "format", [detect_format(p) for p in sheet["path"]])
+    return finalize_sheet(sheet, source=f"{folder} (filename_pattern {pattern!r})")
+
+
+def read_sample_sheet(path: str | PathLike[str]) -> pd.DataFrame:
+    """Read a sample sheet (TSV, or CSV when the name ends in .csv) as strings.
+
+    Empty cells become missing values; metadata columns that hold only integers become
+    integer columns (as the filename pattern's groups do).
+    """
+    path = Path(path)
+    sep = "," if path.suffix.lower() == ".csv" else "\t"
+    try:
+        sheet = pd.read_csv(
+            path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], comment=None
+        )
+    except FileNotFoundError:
+        raise ScingestError("sample sheet not found", path=path) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ScingestError(
+            f"cannot read the sample sheet: {err}. Expected a "
+            f"{'comma' if sep == ',' else 'tab'}-separated table with a header line "
+            "(sample, path, optional format, metadata columns)",
+            path=path,
+        ) from None
+    sheet.columns = [str(c).strip() for c in sheet.columns]
+    for column in ("sample", "path"):
+        if column not in sheet.columns:
+            raise ScingestError(
+                f"sample sheet has no column {column!r}; its columns are "
+                f"{', '.join(sheet.columns)}. Expected columns sample, path, optional format "
+                f"and metadata (separator: {'comma' if sep == ',' else 'tab'})",
+                path=path,
+            )
+    return finalize_sheet(sheet, source=str(path))
+
+
+def finalize_sheet(sheet: pd.DataFrame, *, source: str) -> pd.DataFrame:
+    """Validate a sheet and give metadata columns their types.
+
+    Checks what a JSON Schema cannot see across rows (unique sample names, existing paths,
+    reserved column names); the per-row schema is checked by :func:`validate_rows`.
+    ``source`` names the sheet or folder in error messages.
+    """
+    sheet = sheet.copy()
+    if "format" not in sheet.columns:
+        sheet.insert(2, "format", "auto")
+    sheet["format"] = sheet["format"].fillna("auto").astype(str).str.strip()
+    sheet["sample"] = sheet["sample"].astype(str).str.strip()
+    sheet["path"] = sheet["path"].astype(str).str.strip()
+    bad_columns = [c for c in sheet.columns if c not in SHEET_COLUMNS and is_reserved_column(c)]
+    if bad_columns:
+        raise ScingestError(
+            f"metadata column(s) {', '.join(map(repr, bad_columns))} clash with columns the "
+            "workflow writes (sample, barcode and the QC metrics): rename them",
+            path=source,
+        )
+    for i, row in enumerate(sheet.itertuples(index=False), start=2):
+        where = f"{source}, line {i}"
+        if not SAMPLE_NAME.match(row.sample):
+            raise ScingestError(
+                f"sample name {row.sample!r} may contain only letters, digits, '.', '_' "
+                "and '-' (it becomes a file name)",
+                path=where,
+            )
+        if row.format != "auto" and row.format not in FORMATS:
+            raise ScingestError(
+                f"unknown format {row.format!r} for sample {row.sample!r}: expected one of "
+                f"auto, {', '.join(FORMATS)}",
+                path=where,
+            )
+        if not Path(row.path).exists():
+            raise ScingestError(
+                f"path {row.path!r} of sample {row.sample!r} does not exist "
+                "(relative paths are taken from the working directory)",
+                path=where,
+            )
+    duplicated = sheet["sample"][sheet["sample"].duplicated(keep=False)]
+    if not duplicated.empty:
+        name = duplicated.iloc[0]
+        paths = sheet.loc[sheet["sample"] == name, "path"].tolist()
+        raise ScingestError(
+            f"sample name {name!r} is given by more than one input: {', '.join(paths)}. "
+            "Each sample needs its own name",
+            path=source,
+        )
+    auto = sheet["format"] == "auto"
+    sheet.loc[auto, "format"] = [detect_format(p) for p in sheet.loc[auto, "path"]]
+    for column in sheet.columns:
+        if column in SHEET_COLUMNS:
+            continue
+        sheet[column] = _coerce_column(sheet[column])
+    return sheet.sort_values("sample", kind="stable").reset_index(drop=True)
+
+
+def _coerce_column(values: pd.Series) -> pd.Series:
+    """Integers stay integers (``donor=1``); everything else stays text."""
+    present = values.dropna().astype(str)
+    if len(present) == len(values) and len(values) and present.str.match(_INTEGER).all():
+        return present.astype("int64")
+    return values
+
+
+def validate_rows(sheet: pd.DataFrame, schema: Mapping[str, Any], *, source: str) -> None:
+    """Check each sheet row against the sample sheet JSON Schema.
+
+    ``snakemake.utils.validate`` names the row index but not the file line or column; this
+    does the same jsonschema validation and says ``sheet.tsv, line 3, column sample: ...``.
+    """
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(schema)
+    for i, record in enumerate(sheet.to_dict("records"), start=2):
+        record = {k: v for k, v in record.items() if not _is_missing(v)}
+        for error in sorted(validator.iter_errors(record), key=lambda e: list(e.path)):
+            column = error.path[0] if error.path else None
+            col = f", column {column}" if column else ""
+            raise ScingestError(f"{error.message}", path=f"{source}, line {i}{col}")
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def sample_metadata(sheet: pd.DataFrame, sample: str) -> dict[str, Any]:
+    """The metadata columns of one sample as plain Python values (missing ones left out)."""
+    row = sheet.loc[sheet["sample"] == sample]
+    if row.empty:
+        raise ScingestError(f"no sample {sample!r} in the sample sheet")
+    record = row.iloc[0].to_dict()
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if key in SHEET_COLUMNS or _is_missing(value):
+            continue
+        out[key] = value.item() if hasattr(value, "item") else value
+    return out

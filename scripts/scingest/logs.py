@@ -1,0 +1,35 @@
+"""Logging and error reporting for the workflow's script adapters."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+from os import PathLike
+
+from .errors import ScingestError
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+@contextlib.contextmanager
+def workflow_step(log: str | PathLike[str] | None) -> Iterator[logging.Logger]:
+    """Log to the job's log file (and stderr); end a job on bad input with one clear line.
+
+    A :class:`~scingest.ScingestError` is logged and the process exits with status 1 and
+    the message on stderr, without a traceback: the message is the whole story. Anything
+    else is a bug and keeps its traceback.
+    """
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log:
+        handlers.append(logging.FileHandler(log, mode="w", encoding="utf-8"))
+    logging.basicConfig(level=logging.INFO, format=FORMAT, handlers=handlers, force=True)
+    logging.captureWarnings(True)
+    logger = logging.getLogger("scingest")
+    try:
+        yield logger
+    except ScingestError as err:
+        logger.error("%s", err)
+        logging.shutdown()
+        sys.exit(1)

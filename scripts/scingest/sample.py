@@ -1,0 +1,122 @@
+"""One sample's checkpoint: read, counts layer, metadata, QC metrics, provenance."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from os import PathLike
+from typing import Any, Literal
+
+import anndata as ad
+import pandas as pd
+
+from .discovery import is_reserved_column
+from .errors import ScingestError
+from .files import atomic_path
+from .formats import detect_format
+from .provenance import file_provenance, h5ad_safe, package_versions
+from .qc import compute_qc_metrics, flag_genes, gene_set_patterns
+from .readers import read_counts
+
+logger = logging.getLogger(__name__)
+
+Compression = Literal["none", "lzf", "gzip"]
+
+
+def build_sample(
+    path: str | PathLike[str],
+    *,
+    sample: str,
+    format: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    orientation: Literal["genes_x_cells", "cells_x_genes"] = "genes_x_cells",
+    dtype: Literal["float32", "int32"] = "float32",
+    allow_non_integer: bool = False,
+    organism: Literal["human", "mouse"] = "human",
+    gene_set_regex: Mapping[str, str | None] | None = None,
+    percent_top: Sequence[int] = (20, 50, 100),
+) -> ad.AnnData:
+    """Read one sample and annotate it to the checkpoint data contract.
+
+    Returns AnnData with CSR counts in ``X`` and ``layers["counts"]``, ``obs_names``
+    ``{sample}-{barcode}``, ``obs`` with ``sample``, ``barcode``, the metadata and the QC
+    metrics, ``var`` with ``mt``/``ribo``/``hb`` flags and per-gene QC, and
+    ``uns["scingest"]`` provenance.
+    """
+    metadata = dict(metadata or {})
+    clash = [k for k in metadata if is_reserved_column(k)]
+    if clash:
+        raise ScingestError(
+            f"metadata column(s) {', '.join(clash)} clash with columns the workflow writes"
+        )
+    if format in (None, "auto"):
+        format = detect_format(path)
+    adata = read_counts(
+        path,
+        format,
+        orientation=orientation,
+        dtype=dtype,
+        allow_non_integer=allow_non_integer,
+    )
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        raise ScingestError(
+            f"no cells or no genes ({adata.n_obs} x {adata.n_vars}): expected a count matrix",
+            path=path,
+        )
+    barcodes = adata.obs_names.astype(str)
+    obs = pd.DataFrame(index=pd.Index([f"{sample}-{b}" for b in barcodes]))
+    obs["sample"] = pd.Categorical([sample] * adata.n_obs)
+    obs["barcode"] = barcodes.to_numpy()
+    for key, value in metadata.items():
+        obs[key] = pd.Categorical([value] * adata.n_obs) if isinstance(value, str) else value
+    adata.obs = obs
+    adata.layers["counts"] = adata.X.copy()
+
+    patterns = gene_set_patterns(organism, overrides=gene_set_regex)
+    symbols = "gene_symbols" if "gene_symbols" in adata.var.columns else None
+    flagged = flag_genes(adata, patterns, symbols=symbols)
+    if flagged["mt"] == 0:
+        logger.warning(
+            "%s: no gene matches the mitochondrial pattern %r (organism %s): pct_counts_mt "
+            "will be 0; check organism or mito_regex",
+            path,
+            patterns["mt"],
+            organism,
+        )
+    compute_qc_metrics(adata, percent_top=percent_top)
+    adata.uns["scingest"] = h5ad_safe(
+        {
+            "sample": sample,
+            "input": {"path": str(path), "format": format, **file_provenance(path)},
+            "reader": f"scingest.readers.read_counts (format {format})",
+            "metadata": metadata,
+            "versions": package_versions(),
+            "params": {
+                "orientation": orientation,
+                "dtype": dtype,
+                "allow_non_integer": allow_non_integer,
+                "organism": organism,
+                "gene_set_regex": patterns,
+                "percent_top": list(percent_top),
+            },
+            "genes_flagged": flagged,
+        }
+    )
+    logger.info(
+        "%s: %d cells x %d genes, %d counts; flagged genes %s",
+        sample,
+        adata.n_obs,
+        adata.n_vars,
+        int(adata.X.sum()),
+        flagged,
+    )
+    return adata
+
+
+def write_h5ad(
+    adata: ad.AnnData, path: str | PathLike[str], *, compression: Compression = "none"
+) -> None:
+    """Write h5ad under a temporary name and rename it when complete."""
+    comp = None if compression == "none" else compression
+    with atomic_path(path) as tmp:
+        adata.write_h5ad(tmp, compression=comp)

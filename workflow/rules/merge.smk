@@ -1,0 +1,21 @@
+rule merge_samples:
+    input:
+        h5ads=get_checkpoints,
+    output:
+        h5ad="results/merged.h5ad",
+        report="results/merge_report.tsv",
+    log:
+        "logs/merge_samples/merge_samples.log",
+    benchmark:
+        "benchmarks/merge_samples/merge_samples.tsv"
+    conda:
+        "../../envs/scingest.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        runtime=lambda wildcards, attempt: 60 * attempt,
+    params:
+        samples=SAMPLES,
+        join=config["join"],
+    script:
+        "../../scripts/merge_samples.py"
