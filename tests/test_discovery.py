@@ -1,0 +1,163 @@
+"""Discovery from file names and sample sheet loading/validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO
+from scingest.discovery import (
+    compile_pattern,
+    discover_samples,
+    read_sample_sheet,
+    sample_metadata,
+    validate_rows,
+)
+from scingest.errors import ScingestError
+
+DEFAULT_PATTERN = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["filename_pattern"]
+SHEET_SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "samples.schema.yaml").read_text())
+
+
+def touch(folder: Path, *names: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).write_text("x")
+
+
+def test_default_pattern_parses_geo_names(tmp_path):
+    touch(
+        tmp_path,
+        "GSM5320459_Ctrl1_count_matrix.csv.gz",
+        "GSM5320463_Pre12_count_matrix.csv.gz",
+        "GSM5320470_Post3_count_matrix.tsv",
+    )
+    sheet = discover_samples(tmp_path, DEFAULT_PATTERN)
+    assert sheet["sample"].tolist() == ["Ctrl1", "Post3", "Pre12"]
+    assert sheet.columns.tolist() == ["sample", "path", "format", "sample_id", "condition", "donor"]
+    row = sheet.set_index("sample").loc["Pre12"]
+    assert row["sample_id"] == "GSM5320463"
+    assert row["condition"] == "Pre"
+    assert row["donor"] == 12
+    assert sheet["donor"].dtype == "int64"
+    assert sheet.set_index("sample").loc["Post3", "format"] == "tsv"
+    assert sheet.set_index("sample").loc["Ctrl1", "format"] == "csv"
+
+
+def test_unmatched_files_are_an_error_listing_them(tmp_path):
+    touch(tmp_path, "GSM1_Ctrl1_count_matrix.csv.gz", "notes.txt", "GSM2_counts.csv")
+    with pytest.raises(ScingestError, match=r"2 entries match no filename_pattern") as err:
+        discover_samples(tmp_path, DEFAULT_PATTERN)
+    assert "notes.txt" in str(err.value) and "GSM2_counts.csv" in str(err.value)
+    assert str(tmp_path) in str(err.value)
+    sheet = discover_samples(tmp_path, DEFAULT_PATTERN, ignore_unmatched=True)
+    assert sheet["sample"].tolist() == ["Ctrl1"]
+
+
+def test_hidden_files_are_ignored(tmp_path):
+    touch(tmp_path, "GSM1_Ctrl1_count_matrix.csv.gz", ".DS_Store")
+    assert discover_samples(tmp_path, DEFAULT_PATTERN)["sample"].tolist() == ["Ctrl1"]
+
+
+def test_two_files_one_sample_is_an_error_naming_both(tmp_path):
+    touch(tmp_path, "GSM1_Ctrl1_count_matrix.csv.gz", "GSM2_Ctrl1_count_matrix.tsv.gz")
+    with pytest.raises(ScingestError, match="'Ctrl1' is given by more than one input") as err:
+        discover_samples(tmp_path, DEFAULT_PATTERN)
+    assert "GSM1_Ctrl1" in str(err.value) and "GSM2_Ctrl1" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        (r"^(.*)\.csv$", "no named group 'sample'"),
+        (r"^(?P<sample>[a-z+$", "not a valid regular expression"),
+    ],
+)
+def test_bad_patterns(pattern, message):
+    with pytest.raises(ScingestError, match=message):
+        compile_pattern(pattern)
+
+
+def test_no_match_at_all_and_missing_folder(tmp_path):
+    touch(tmp_path, "a.csv")
+    with pytest.raises(ScingestError, match="no file or folder matches"):
+        discover_samples(tmp_path, r"^(?P<sample>zzz)\.csv$", ignore_unmatched=True)
+    with pytest.raises(ScingestError, match="does not exist or is not a folder"):
+        discover_samples(tmp_path / "nope", DEFAULT_PATTERN)
+
+
+def test_custom_pattern_groups_become_columns(tmp_path):
+    touch(tmp_path, "ctrl_rep1.csv.gz", "stim_rep2.csv.gz")
+    pattern = r"^(?P<sample>(?P<condition>[a-z]+)_rep(?P<replicate>\d+))\.csv\.gz$"
+    sheet = discover_samples(tmp_path, pattern)
+    assert sheet[["sample", "condition", "replicate"]].values.tolist() == [
+        ["ctrl_rep1", "ctrl", 1],
+        ["stim_rep2", "stim", 2],
+    ]
+
+
+@pytest.mark.parametrize("sep", ["\t", ","])
+def test_sheet_tsv_and_csv(tmp_path, sep):
+    touch(tmp_path / "d", "a.csv.gz", "b.txt")
+    suffix = ".csv" if sep == "," else ".tsv"
+    sheet_path = tmp_path / f"sheet{suffix}"
+    sheet_path.write_text(
+        sep.join(["sample", "path", "format", "donor", "batch"])
+        + "\n"
+        + sep.join(["S1", str(tmp_path / "d/a.csv.gz"), "", "7", "x"])
+        + "\n"
+        + sep.join(["S2", str(tmp_path / "d/b.txt"), "tsv", "8", ""])
+        + "\n"
+    )
+    sheet = read_sample_sheet(sheet_path)
+    validate_rows(sheet, SHEET_SCHEMA, source=str(sheet_path))
+    assert sheet["format"].tolist() == ["csv", "tsv"]
+    assert sheet["donor"].tolist() == [7, 8]
+    assert sample_metadata(sheet, "S1") == {"donor": 7, "batch": "x"}
+    assert sample_metadata(sheet, "S2") == {"donor": 8}  # empty cells are left out
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([["bad name", "{a}"]], r"line 2: sample name 'bad name' may contain only"),
+        ([["../x", "{a}"]], r"line 2: sample name '../x' may contain only"),
+        ([["S1", "{a}"], ["S2", "missing.csv"]], r"line 3: path 'missing.csv' of sample 'S2'"),
+        ([["S1", "{a}"], ["S1", "{a}"]], r"sample name 'S1' is given by more than one input"),
+    ],
+)
+def test_sheet_errors_name_line(tmp_path, rows, message):
+    touch(tmp_path, "a.csv")
+    text = "sample\tpath\n" + "".join(f"{s}\t{p.format(a=tmp_path / 'a.csv')}\n" for s, p in rows)
+    (tmp_path / "sheet.tsv").write_text(text)
+    with pytest.raises(ScingestError, match=message) as err:
+        read_sample_sheet(tmp_path / "sheet.tsv")
+    assert "sheet.tsv" in str(err.value)
+
+
+def test_sheet_unknown_format_and_reserved_columns(tmp_path):
+    touch(tmp_path, "a.csv")
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text(f"sample\tpath\tformat\nS1\t{tmp_path / 'a.csv'}\tloom\n")
+    with pytest.raises(ScingestError, match=r"line 2: unknown format 'loom'.*expected one of"):
+        read_sample_sheet(sheet)
+    sheet.write_text(f"sample\tpath\ttotal_counts\nS1\t{tmp_path / 'a.csv'}\t3\n")
+    with pytest.raises(ScingestError, match="'total_counts' clash with columns the workflow"):
+        read_sample_sheet(sheet)
+
+
+def test_sheet_missing_required_column(tmp_path):
+    (tmp_path / "sheet.tsv").write_text("name\tfile\nS1\ta.csv\n")
+    with pytest.raises(ScingestError, match="no column 'sample'"):
+        read_sample_sheet(tmp_path / "sheet.tsv")
+    with pytest.raises(ScingestError, match="sample sheet not found"):
+        read_sample_sheet(tmp_path / "nope.tsv")
+
+
+def test_schema_validation_names_line_and_column(tmp_path):
+    sheet = pd.DataFrame({"sample": ["ok", "S 2"], "path": ["a", "b"], "format": ["csv", "csv"]})
+    with pytest.raises(ScingestError, match=r"sheet.tsv, line 3, column sample: 'S 2' does not"):
+        validate_rows(sheet, SHEET_SCHEMA, source="sheet.tsv")

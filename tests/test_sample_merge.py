@@ -1,0 +1,156 @@
+"""The checkpoint data contract (build_sample, write_h5ad) and the on-disk merge."""
+
+from __future__ import annotations
+
+import hashlib
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from scingest.errors import ScingestError
+from scingest.merge import merge_checkpoints, merge_var
+from scingest.sample import build_sample, write_h5ad
+from scingest.synthetic import synthetic_counts, write_dense
+
+
+@pytest.fixture
+def sample_file(tmp_path):
+    genes, cells, counts = synthetic_counts(120, 25, seed=3, median_counts=400)
+    path = write_dense(tmp_path / "GSM1_Ctrl1_count_matrix.csv.gz", genes, cells, counts)
+    return path, genes, cells, counts
+
+
+def test_checkpoint_contract(tmp_path, sample_file):
+    path, genes, cells, counts = sample_file
+    adata = build_sample(
+        path, sample="Ctrl1", metadata={"condition": "Ctrl", "donor": 1, "sample_id": "GSM1"}
+    )
+    out = tmp_path / "out" / "Ctrl1.h5ad"
+    write_h5ad(adata, out, compression="lzf")
+    back = ad.read_h5ad(out)
+
+    assert isinstance(back.X, sp.csr_matrix) and back.X.dtype == np.float32
+    np.testing.assert_array_equal(back.X.toarray(), counts.toarray())
+    np.testing.assert_array_equal(back.layers["counts"].toarray(), counts.toarray())
+    assert back.obs_names.tolist() == [f"Ctrl1-{b}" for b in cells]
+    assert back.obs["barcode"].tolist() == cells
+    assert back.obs["sample"].dtype == "category" and set(back.obs["sample"]) == {"Ctrl1"}
+    assert (back.obs["condition"] == "Ctrl").all() and back.obs["donor"].dtype.kind == "i"
+    assert back.var_names.tolist() == genes and back.var_names.is_unique
+    assert back.var["mt"].sum() == 13 and back.var["ribo"].sum() > 0
+    assert back.var["hb"].sum() == 6  # HBP1 is not haemoglobin
+    assert back.var.loc["HBP1", "hb"] == np.False_
+    # QC metrics agree with a direct computation from the counts
+    dense = counts.toarray()
+    np.testing.assert_allclose(back.obs["total_counts"], dense.sum(1), rtol=1e-6)
+    np.testing.assert_array_equal(back.obs["n_genes_by_counts"], (dense > 0).sum(1))
+    mt = np.array([g.startswith("MT-") for g in genes])
+    np.testing.assert_allclose(
+        back.obs["pct_counts_mt"], 100 * dense[:, mt].sum(1) / dense.sum(1), rtol=1e-5
+    )
+    assert "pct_counts_in_top_20_genes" in back.obs.columns
+    assert "pct_counts_in_top_100_genes" in back.obs.columns
+    prov = back.uns["scingest"]
+    assert prov["input"]["sha256"][0] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert int(prov["input"]["sizes"][0]) == path.stat().st_size
+    assert prov["input"]["format"] == "csv"
+    assert prov["metadata"]["donor"] == 1
+    assert {"anndata", "scanpy", "scingest"} <= set(prov["versions"])
+    assert prov["params"]["organism"] == "human"
+    assert not list(out.parent.glob(".*")), "no temporary file is left"
+
+
+def test_organisms_and_regex_overrides(sample_file):
+    path = sample_file[0]
+    mouse = build_sample(path, sample="S", organism="mouse")
+    assert mouse.var["mt"].sum() == 0
+    custom = build_sample(path, sample="S", gene_set_regex={"mt": "^(MT|mt)-", "hb": None})
+    assert custom.var["mt"].sum() == 13 and custom.var["hb"].sum() == 6
+    with pytest.raises(ScingestError, match="not a valid regex"):
+        build_sample(path, sample="S", gene_set_regex={"mt": "("})
+    with pytest.raises(ScingestError, match="clash with columns the workflow writes"):
+        build_sample(path, sample="S", metadata={"barcode": "x"})
+
+
+def test_percent_top_larger_than_gene_count_is_skipped(tmp_path):
+    path = tmp_path / "small.csv"
+    path.write_text(",A-1,B-1\nMT-CO1,1,2\nACTB,3,0\n")
+    adata = build_sample(path, sample="S", percent_top=(1, 20))
+    assert "pct_counts_in_top_1_genes" in adata.obs.columns
+    assert "pct_counts_in_top_20_genes" not in adata.obs.columns
+
+
+def _checkpoint(tmp_path, name, genes, rng, n_cells=5):
+    counts = sp.csr_matrix(rng.poisson(2, (n_cells, len(genes))).astype(np.float32))
+    path = tmp_path / f"{name}.csv"
+    write_dense(path, genes, [f"C{i}-1" for i in range(n_cells)], counts.astype(np.int64))
+    out = tmp_path / f"{name}.h5ad"
+    write_h5ad(build_sample(path, sample=name, metadata={"condition": name[:-1]}), out)
+    return out, counts
+
+
+@pytest.mark.parametrize("join", ["inner", "outer"])
+def test_merge_counts_report_and_var(tmp_path, join):
+    rng = np.random.default_rng(0)
+    a, ca = _checkpoint(tmp_path, "A1", ["MT-CO1", "ACTB", "GAPDH", "ONLY_A"], rng)
+    b, cb = _checkpoint(tmp_path, "B1", ["MT-CO1", "GAPDH", "ACTB", "ONLY_B1", "ONLY_B2"], rng, 3)
+    out = tmp_path / "merged.h5ad"
+    report = merge_checkpoints({"B1": b, "A1": a}, out, join=join, report=tmp_path / "r.tsv")
+    merged = ad.read_h5ad(out)
+
+    assert merged.n_obs == 8 and merged.obs_names.is_unique
+    assert merged.obs["sample"].cat.categories.tolist() == ["A1", "B1"]
+    assert merged.obs_names[:2].tolist() == ["A1-C0-1", "A1-C1-1"]
+    expected_genes = {"MT-CO1", "ACTB", "GAPDH"}
+    if join == "outer":
+        expected_genes |= {"ONLY_A", "ONLY_B1", "ONLY_B2"}
+    assert set(merged.var_names) == expected_genes
+    a_part = merged[merged.obs["sample"] == "A1"]
+    np.testing.assert_array_equal(
+        a_part[:, ["MT-CO1", "ACTB", "GAPDH"]].X.toarray(), ca[:, :3].toarray()
+    )
+    np.testing.assert_array_equal(
+        a_part[:, ["MT-CO1", "ACTB", "GAPDH"]].layers["counts"].toarray(), ca[:, :3].toarray()
+    )
+    b_part = merged[merged.obs["sample"] == "B1"]
+    np.testing.assert_array_equal(b_part[:, ["GAPDH"]].X.toarray(), cb[:, [1]].toarray())
+    if join == "outer":
+        assert b_part[:, ["ONLY_A"]].X.sum() == 0
+        np.testing.assert_array_equal(b_part[:, ["ONLY_B2"]].X.toarray(), cb[:, [4]].toarray())
+
+    table = pd.read_csv(tmp_path / "r.tsv", sep="\t").set_index("sample")
+    pd.testing.assert_frame_equal(table, report.set_index("sample"))
+    if join == "inner":
+        assert table.loc["A1", "genes_dropped"] == 1 and table.loc["B1", "genes_dropped"] == 2
+        assert table["genes_filled"].sum() == 0
+    else:
+        assert table.loc["A1", "genes_filled"] == 2 and table.loc["B1", "genes_filled"] == 1
+        assert table["genes_dropped"].sum() == 0
+    # gene flags agree across samples and are kept; per-sample gene metrics are not
+    assert merged.var.loc["MT-CO1", "mt"] and not merged.var.loc["ACTB", "mt"]
+    assert "n_cells_by_counts" not in merged.var.columns
+    assert set(merged.uns["scingest"]["samples"]) == {"A1", "B1"}
+    assert merged.uns["scingest"]["merge"]["join"] == join
+
+
+def test_merge_refuses_disjoint_genes_for_inner(tmp_path):
+    rng = np.random.default_rng(1)
+    a, _ = _checkpoint(tmp_path, "A1", ["G1", "G2"], rng)
+    b, _ = _checkpoint(tmp_path, "B1", ["G3", "G4"], rng)
+    with pytest.raises(ScingestError, match="share no gene"):
+        merge_checkpoints({"A1": a, "B1": b}, tmp_path / "m.h5ad", join="inner")
+    assert not (tmp_path / "m.h5ad").exists()
+    assert not list(tmp_path.glob(".m.h5ad*")), "no temporary file is left"
+
+
+def test_merge_var_keeps_only_agreeing_columns():
+    a = pd.DataFrame({"ids": ["E1", "E2"], "n": [1, 2]}, index=["G1", "G2"])
+    b = pd.DataFrame({"ids": ["E2", "E3"], "n": [5, 6]}, index=["G2", "G3"])
+    merged = merge_var({"a": a, "b": b}, pd.Index(["G1", "G2", "G3"]))
+    assert merged.columns.tolist() == ["ids"]
+    assert merged["ids"].tolist() == ["E1", "E2", "E3"]
+    b.loc["G2", "ids"] = "OTHER"
+    assert "ids" not in merge_var({"a": a, "b": b}, pd.Index(["G1", "G2", "G3"])).columns
