@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import gzip
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from os import PathLike
@@ -94,6 +97,8 @@ def atomic_path(path: str | PathLike[str]) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp{path.suffix}"):
+        stale.unlink(missing_ok=True)  # left by a killed earlier attempt at this output
     # keep the real suffix last: anndata picks h5ad vs zarr by it
     fd, tmp = tempfile.mkstemp(
         prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent
@@ -108,9 +113,35 @@ def atomic_path(path: str | PathLike[str]) -> Iterator[Path]:
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
+    except (OSError, RuntimeError) as err:
+        tmp_path.unlink(missing_ok=True)
+        reason = _write_failure(err)
+        if reason is None:
+            raise
+        raise ScingestError(
+            f"writing failed: {reason}. Nothing was left behind; free space (df -h) or "
+            "fix the folder's permissions, then rerun",
+            path=path,
+        ) from err
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EFBIG, errno.EPERM}
+
+
+def _write_failure(err: BaseException) -> str | None:
+    """The OS reason behind a failed write, or None when the error is not the file system's.
+
+    h5py reports a full disk as a RuntimeError whose text carries ``errno = 28``.
+    """
+    if isinstance(err, OSError) and err.errno in _WRITE_ERRNOS:
+        return err.strerror or str(err)
+    match = re.search(r"errno = (\d+), error message = '([^']*)'", str(err))
+    if match and int(match.group(1)) in _WRITE_ERRNOS:
+        return match.group(2)
+    return None
 
 
 def write_text_atomic(path: str | PathLike[str], text: str) -> None:
