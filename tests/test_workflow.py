@@ -68,6 +68,28 @@ def test_outputs_match_inputs_cell_for_cell(geo_project):
     }
 
 
+def test_twelve_tutorial_style_samples(tmp_path):
+    """The tutorial's shape: 12 GEO CSV.gz files, three conditions, four donors each."""
+    samples = [
+        (f"GSM53204{59 + i}", f"{cond}{donor}", 15 + i, 100 + i)
+        for i, (cond, donor) in enumerate(
+            (c, d) for c in ("Ctrl", "Pre", "Post") for d in range(1, 5)
+        )
+    ]
+    contents = make_geo_folder(tmp_path / "data", samples, n_genes=50)
+    run_workflow(tmp_path, config=DATA)
+    merged = ad.read_h5ad(tmp_path / "results" / "merged.h5ad")
+    assert merged.obs["sample"].nunique() == 12
+    for gsm, name, _, _ in samples:
+        genes, cells, counts = contents[name]
+        part = merged[merged.obs["sample"] == name]
+        np.testing.assert_array_equal(part[:, genes].X.toarray(), counts.toarray())
+        assert part.obs_names.tolist() == [f"{name}-{b}" for b in cells]
+        assert (part.obs["sample_id"] == gsm).all()
+        assert (part.obs["condition"] == name.rstrip("0123456789")).all()
+        assert (part.obs["donor"] == int(name[-1])).all()
+
+
 def test_reruns_only_what_changed(geo_project):
     workdir, _ = geo_project
     run_workflow(workdir, config=DATA)
@@ -80,6 +102,8 @@ def test_reruns_only_what_changed(geo_project):
         "write_samplesheet": 1,
         "merge_samples": 1,
         "summarize_qc": 1,
+        "plot_qc": 1,
+        "plot_sample_qc": 1,
         "all": 1,
     }
     run_workflow(workdir, config=DATA)
@@ -101,7 +125,14 @@ def test_reruns_only_what_changed(geo_project):
     # Snakemake 9 sees the same checksum.)
     make_geo_folder(workdir / "data", [("GSM5320463", "Pre1", 33, 99)])
     jobs = planned_jobs(workdir, changed)
-    assert jobs == {"ingest_sample": 1, "merge_samples": 1, "summarize_qc": 1, "all": 1}
+    assert jobs == {
+        "ingest_sample": 1,
+        "merge_samples": 1,
+        "summarize_qc": 1,
+        "plot_qc": 1,
+        "plot_sample_qc": 1,
+        "all": 1,
+    }
 
 
 def test_sample_sheet_route_and_resolved_sheet_reuse(geo_project):
