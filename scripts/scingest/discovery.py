@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import ScingestError
-from .formats import FORMATS, detect_format
+from .formats import FORMATS, detect_format, group_companions, input_files
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,10 @@ def discover_samples(
         Folder holding one count file (or 10x folder) per sample. Hidden entries are skipped.
     pattern
         Regular expression matched against each entry's name (not its path). It must have a
-        named group ``sample``; every named group becomes a metadata column.
+        named group ``sample``; every named group becomes a metadata column. Files that
+        belong to another entry (a prefixed 10x triplet's barcodes and features files, a
+        Matrix Market file's ``_rows``/``_cols``) are grouped with it and not matched: the
+        pattern sees only the matrix file's name, which is the sample's ``path``.
     ignore_unmatched
         Skip entries that match no pattern (logged) instead of raising.
 
@@ -94,6 +97,17 @@ def discover_samples(
         raise ScingestError("input_dir does not exist or is not a folder", path=folder)
     regex = compile_pattern(pattern)
     entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    companions, orphans = group_companions(entries)
+    if orphans and not ignore_unmatched:
+        shown = "; ".join(f"{p.name} (expected {want} beside it)" for p, want in orphans.items())
+        raise ScingestError(
+            f"file(s) that belong to no matrix: {shown}. Restore the missing matrix, move "
+            "them away, or set ignore_unmatched: true",
+            path=folder,
+        )
+    if orphans:
+        logger.warning("ignoring %d files of %s that belong to no matrix", len(orphans), folder)
+    entries = [p for p in entries if p not in companions and p not in orphans]
     rows: list[dict[str, Any]] = []
     unmatched: list[str] = []
     for entry in entries:
@@ -207,6 +221,14 @@ def finalize_sheet(sheet: pd.DataFrame, *, source: str) -> pd.DataFrame:
         )
     auto = sheet["format"] == "auto"
     sheet.loc[auto, "format"] = [detect_format(p) for p in sheet.loc[auto, "path"]]
+    for i, row in enumerate(sheet.itertuples(index=False), start=2):
+        if row.format in ("10x_triplet", "mtx"):  # files beside the path: all present?
+            try:
+                input_files(row.path, row.format)
+            except ScingestError as err:
+                raise ScingestError(
+                    f"sample {row.sample!r} ({row.format}): {err}", path=f"{source}, line {i}"
+                ) from None
     for column in sheet.columns:
         if column in SHEET_COLUMNS:
             continue

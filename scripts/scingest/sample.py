@@ -13,7 +13,7 @@ import pandas as pd
 from .discovery import is_reserved_column
 from .errors import ScingestError
 from .files import atomic_path
-from .formats import detect_format
+from .formats import detect_format, input_files
 from .provenance import file_provenance, h5ad_safe, package_versions
 from .qc import compute_qc_metrics, flag_genes, gene_set_patterns
 from .readers import read_counts
@@ -32,6 +32,10 @@ def build_sample(
     orientation: Literal["genes_x_cells", "cells_x_genes"] = "genes_x_cells",
     dtype: Literal["float32", "int32"] = "float32",
     allow_non_integer: bool = False,
+    genome: str | None = None,
+    var_names: Literal["gene_symbols", "gene_ids"] = "gene_symbols",
+    other_features: Literal["drop", "obsm"] = "drop",
+    h5ad_layer: str | None = None,
     organism: Literal["human", "mouse"] = "human",
     gene_set_regex: Mapping[str, str | None] | None = None,
     percent_top: Sequence[int] = (20, 50, 100),
@@ -41,7 +45,11 @@ def build_sample(
     Returns AnnData with CSR counts in ``X`` and ``layers["counts"]``, ``obs_names``
     ``{sample}-{barcode}``, ``obs`` with ``sample``, ``barcode``, the metadata and the QC
     metrics, ``var`` with ``mt``/``ribo``/``hb`` flags and per-gene QC, and
-    ``uns["scingest"]`` provenance.
+    ``uns["scingest"]`` provenance (of every file the input is made of). ``genome``,
+    ``var_names``, ``other_features`` and ``h5ad_layer`` are passed to
+    :func:`scingest.readers.read_counts`. Outlier cells are flagged (``outlier_*``, ``qc_pass``)
+    by :func:`scingest.qc.flag_outliers` with ``outlier_limits`` as its keyword arguments;
+    no cell is removed.
     """
     metadata = dict(metadata or {})
     clash = [k for k in metadata if is_reserved_column(k)]
@@ -57,6 +65,10 @@ def build_sample(
         orientation=orientation,
         dtype=dtype,
         allow_non_integer=allow_non_integer,
+        genome=genome,
+        var_names=var_names,
+        other_features=other_features,
+        h5ad_layer=h5ad_layer,
     )
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise ScingestError(
@@ -87,7 +99,7 @@ def build_sample(
     adata.uns["scingest"] = h5ad_safe(
         {
             "sample": sample,
-            "input": {"path": str(path), "format": format, **file_provenance(path)},
+            "input": {"path": str(path), "format": format, **_provenance(path, format, genome)},
             "reader": f"scingest.readers.read_counts (format {format})",
             "metadata": metadata,
             "versions": package_versions(),
@@ -95,6 +107,10 @@ def build_sample(
                 "orientation": orientation,
                 "dtype": dtype,
                 "allow_non_integer": allow_non_integer,
+                "genome": genome,
+                "var_names": var_names,
+                "other_features": other_features,
+                "h5ad_layer": h5ad_layer,
                 "organism": organism,
                 "gene_set_regex": patterns,
                 "percent_top": list(percent_top),
@@ -111,6 +127,15 @@ def build_sample(
         flagged,
     )
     return adata
+
+
+def _provenance(path: str | PathLike[str], format: str, genome: str | None) -> dict[str, list]:
+    """:func:`file_provenance` of each file of the input, as one set of parallel lists."""
+    merged: dict[str, list] = {"files": [], "sizes": [], "sha256": []}
+    for part in input_files(path, format, genome=genome):
+        for key, values in file_provenance(part).items():
+            merged[key] += values
+    return merged
 
 
 def write_h5ad(

@@ -15,6 +15,7 @@ from scingest.discovery import (  # noqa: E402
     validate_rows,
 )
 from scingest.errors import ScingestError  # noqa: E402
+from scingest.formats import input_files  # noqa: E402
 
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
@@ -57,6 +58,17 @@ def get_sample_path(wildcards):
     return SHEET.loc[SHEET["sample"] == wildcards.sample, "path"].iloc[0]
 
 
+def get_sample_parts(wildcards):
+    """The files of a sample's input besides its path (a 10x folder's or triplet's files,
+    a .mtx's name files): a change to any of them reruns the sample."""
+    path = get_sample_path(wildcards)
+    try:
+        files = input_files(path, get_sample_format(wildcards), genome=config["genome"])
+    except ScingestError as err:
+        raise WorkflowError(f"scingest: sample {wildcards.sample}: {err}") from None
+    return [str(f) for f in files if f != Path(path)]
+
+
 def get_sample_format(wildcards):
     return SHEET.loc[SHEET["sample"] == wildcards.sample, "format"].iloc[0]
 
@@ -65,8 +77,20 @@ def get_sample_metadata(wildcards):
     return sample_metadata(SHEET, wildcards.sample)
 
 
+READER_KEYS = (
+    "orientation",
+    "dtype",
+    "allow_non_integer",
+    "genome",
+    "var_names",
+    "other_features",
+    "h5ad_layer",
+)
+
+
 def get_reader_params():
-    return {k: config[k] for k in ("orientation", "dtype", "allow_non_integer")}
+    """Config keys passed through build_sample to scingest.readers.read_counts."""
+    return {k: config[k] for k in READER_KEYS}
 
 
 def get_qc_params():

@@ -1,6 +1,7 @@
 rule ingest_sample:
     input:
         counts=get_sample_path,
+        parts=get_sample_parts,
     output:
         h5ad="results/samples/{sample}.h5ad",
     log:

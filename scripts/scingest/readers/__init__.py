@@ -16,14 +16,30 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import ScingestError
-from ..formats import FORMATS, detect_format
+from ..formats import FORMATS, detect_format, input_files
+from ._features import OtherFeatures, VarNames, assemble
 from .dense import read_dense
+from .h5 import read_tenx_h5
+from .h5ad import read_h5ad_counts
+from .mtx import read_mtx, read_tenx_mtx, read_tenx_triplet
 
 logger = logging.getLogger(__name__)
 
 Orientation = Literal["genes_x_cells", "cells_x_genes"]
 
-__all__ = ["FORMATS", "detect_format", "make_names_unique", "read_counts", "read_dense"]
+__all__ = [
+    "FORMATS",
+    "detect_format",
+    "input_files",
+    "make_names_unique",
+    "read_counts",
+    "read_dense",
+    "read_h5ad_counts",
+    "read_mtx",
+    "read_tenx_h5",
+    "read_tenx_mtx",
+    "read_tenx_triplet",
+]
 
 
 def read_counts(
@@ -34,6 +50,10 @@ def read_counts(
     dtype: Literal["float32", "int32"] = "float32",
     allow_non_integer: bool = False,
     make_unique: bool = True,
+    genome: str | None = None,
+    var_names: VarNames = "gene_symbols",
+    other_features: OtherFeatures = "drop",
+    h5ad_layer: str | None = None,
 ) -> ad.AnnData:
     """Read one sample's count matrix.
 
@@ -45,18 +65,33 @@ def read_counts(
         One of :data:`scingest.formats.FORMATS`; ``None`` or ``"auto"`` detects it from the path.
     orientation
         For dense text matrices: ``genes_x_cells`` (GEO convention: first column gene names,
-        header barcodes) or ``cells_x_genes``.
+        header barcodes) or ``cells_x_genes``; for ``mtx``, whether its rows are genes or
+        cells.
     dtype
         dtype of the returned counts. float32 is exact for counts below 2**24.
     allow_non_integer
         Accept non-integer counts (logged as a warning) instead of raising.
     make_unique
         Make duplicate gene names unique (``name``, ``name-1``, ...), logging how many.
+    genome
+        For ``10x_h5`` and ``10x_mtx``: the genome to read when the input has several
+        (an error lists them when this is None).
+    var_names
+        ``gene_symbols``: symbols as ``var_names`` and ids in ``var["gene_ids"]``;
+        ``gene_ids``: ids as ``var_names`` and symbols in ``var["gene_symbols"]``.
+    other_features
+        Features that are not Gene Expression (Antibody Capture, CRISPR Guide Capture,
+        Custom): ``drop`` leaves them out (counted in the log); ``obsm`` keeps each type as
+        a CSR matrix in ``obsm["<type>_counts"]`` (``protein_counts`` for antibodies) with
+        its feature names in ``uns["feature_names"]``.
+    h5ad_layer
+        For ``h5ad``: the layer holding raw counts; None reads ``X``.
 
     Returns
     -------
     AnnData with ``X`` a CSR matrix (cells x genes), ``obs_names`` the barcodes,
-    ``var_names`` the gene names, and ``var["gene_ids"]`` where the input has gene ids.
+    ``var_names`` the gene names (or ids), ``var["gene_ids"]`` (or ``var["gene_symbols"]``)
+    and ``var["feature_types"]`` where the input has them.
     """
     if format in (None, "auto"):
         format = detect_format(path)
@@ -68,6 +103,10 @@ def read_counts(
         raise ScingestError(f"dtype must be float32 or int32, not {dtype!r}")
     if allow_non_integer and dtype == "int32":
         raise ScingestError("allow_non_integer needs dtype float32: int32 cannot hold fractions")
+    if var_names not in ("gene_symbols", "gene_ids"):
+        raise ScingestError(f"var_names must be gene_symbols or gene_ids, not {var_names!r}")
+    if other_features not in ("drop", "obsm"):
+        raise ScingestError(f"other_features must be drop or obsm, not {other_features!r}")
     if format in ("csv", "tsv"):
         adata = read_dense(
             path,
@@ -76,8 +115,27 @@ def read_counts(
             dtype=dtype,
             allow_non_integer=allow_non_integer,
         )
-    else:  # pragma: no cover - FORMATS and this dispatch are kept in step
-        raise AssertionError(format)
+        if var_names == "gene_ids":
+            raise ScingestError(
+                "var_names is gene_ids but a dense text matrix has gene names only: set "
+                "var_names: gene_symbols",
+                path=path,
+            )
+    else:
+        counts = {"dtype": dtype, "allow_non_integer": allow_non_integer}
+        if format == "10x_mtx":
+            raw = read_tenx_mtx(path, genome=genome, **counts)
+        elif format == "10x_triplet":
+            raw = read_tenx_triplet(path, **counts)
+        elif format == "mtx":
+            raw = read_mtx(path, orientation=orientation, **counts)
+        elif format == "10x_h5":
+            raw = read_tenx_h5(path, genome=genome, **counts)
+        elif format == "h5ad":
+            raw = read_h5ad_counts(path, layer=h5ad_layer, **counts)
+        else:  # pragma: no cover - FORMATS and this dispatch are kept in step
+            raise AssertionError(format)
+        adata = assemble(raw, path, var_names=var_names, other_features=other_features)
     check_unique_barcodes(adata, path)
     if make_unique:
         make_names_unique(adata, path)
