@@ -5,6 +5,12 @@ barcodes. Real exports vary, and all of these are read the same way: quoted or u
 names, an empty or named first header cell (or a header one field short, as R's
 ``write.csv`` without ``row.names`` label writes), CRLF line endings, a UTF-8 byte-order mark,
 and integral floats such as ``3.0``.
+
+Two parsers share this module's contract. :mod:`scingest.readers._fastdense` (chunked
+ISA-L inflate and a numba kernel) reads the common shape of these files about 40x faster
+than the csv module; anything unusual, and every error, makes it step aside, and
+:func:`_parse` here, the simple reference implementation, reads the file again and words
+the error. Both give the same matrix and names (``tests/test_dense_fast.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +30,11 @@ from ..errors import ScingestError
 from ..files import decompression_errors, open_binary
 from ._common import build_anndata
 
+try:  # numba is a scanpy dependency; without it every file takes the simple path
+    from . import _fastdense
+except ImportError:  # pragma: no cover
+    _fastdense = None  # type: ignore[assignment]
+
 logger = logging.getLogger(__name__)
 
 _BARCODE = re.compile(r"^[ACGTN]{8,}(-\d+)?$")
@@ -38,10 +49,15 @@ def read_dense(
     orientation: str = "genes_x_cells",
     dtype: str = "float32",
     allow_non_integer: bool = False,
+    fast: bool = True,
+    chunk_size: int | None = None,
 ) -> ad.AnnData:
     """Read a dense text count matrix into AnnData with CSR counts, cells x genes.
 
-    See :func:`scingest.readers.read_counts` for the parameters. Raises
+    See :func:`scingest.readers.read_counts` for the parameters. ``fast`` tries the fast
+    parser first (it hands anything unusual to the simple one); ``False`` uses only the
+    simple parser. ``chunk_size`` is the fast parser's bytes per step (``None``: its
+    default; small values exist for tests of lines split across chunks). Raises
     :class:`~scingest.ScingestError` naming file, line and column for a value that is not a
     finite, non-negative (integer, unless ``allow_non_integer``) number, for a row whose
     length differs from the header's, and for an empty or header-only file.
@@ -52,17 +68,14 @@ def read_dense(
         )
     path = Path(path)
     dtype = np.dtype(dtype)
-    with open_binary(path) as raw, decompression_errors(path):
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        try:
-            header, row_names, matrix, non_integer = _parse(
-                text, path, sep=sep, dtype=dtype, allow_non_integer=allow_non_integer
-            )
-        except UnicodeDecodeError as err:
-            raise ScingestError(
-                f"not UTF-8 text ({err.reason} at byte {err.start}): expected a text matrix",
-                path=path,
-            ) from None
+    parsed = _parse_fast(path, sep=sep, dtype=dtype, chunk_size=chunk_size) if fast else None
+    if parsed is not None:
+        header, row_names, matrix = parsed
+        non_integer = 0  # the fast parser leaves fractions to the simple one
+    else:
+        header, row_names, matrix, non_integer = _parse_simple(
+            path, sep=sep, dtype=dtype, allow_non_integer=allow_non_integer
+        )
     if non_integer:
         logger.warning(
             "%s: %d non-integer value(s) accepted (allow_non_integer is set): these may "
@@ -84,6 +97,35 @@ def read_dense(
             int(counts.data.max()),
         )
     return build_anndata(counts, cells, genes)
+
+
+def _parse_fast(
+    path: Path, *, sep: str, dtype: np.dtype, chunk_size: int | None
+) -> tuple[list[str], list[str], sp.csr_matrix] | None:
+    """The fast parser's result, or None when it steps aside (then the simple one runs)."""
+    if _fastdense is None:  # pragma: no cover - numba is a dependency
+        return None
+    kwargs = {} if chunk_size is None else {"chunk_size": chunk_size}
+    try:
+        return _fastdense.parse_fast(path, sep=sep, dtype=dtype, **kwargs)
+    except _fastdense.Fallback as why:
+        logger.info("%s: read by the simple parser (the fast one stepped aside: %s)", path, why)
+        return None
+
+
+def _parse_simple(
+    path: Path, *, sep: str, dtype: np.dtype, allow_non_integer: bool
+) -> tuple[list[str], list[str], sp.csr_matrix, int]:
+    """The reference parser: the csv module over a decoded text stream."""
+    with open_binary(path) as raw, decompression_errors(path):
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        try:
+            return _parse(text, path, sep=sep, dtype=dtype, allow_non_integer=allow_non_integer)
+        except UnicodeDecodeError as err:
+            raise ScingestError(
+                f"not UTF-8 text ({err.reason} at byte {err.start}): expected a text matrix",
+                path=path,
+            ) from None
 
 
 def _parse(
