@@ -21,4 +21,4 @@ rule all:
         "results/samplesheet.tsv",
         "results/merged.h5ad",
         "results/merge_report.tsv",
-        "results/qc/qc_summary.tsv",
+        get_qc_targets(),

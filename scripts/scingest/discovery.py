@@ -40,12 +40,29 @@ _RESERVED_OBS_PATTERNS = (
     re.compile(r"^qc_\w+$"),
     re.compile(r"^outlier_\w+$"),
 )
+#: Sheet columns that override a QC config key of the same name for one sample (an empty
+#: cell keeps the config value); they are read as numbers and never copied to obs.
+QC_OVERRIDE_COLUMNS = (
+    "qc_nmads",
+    "qc_nmads_mt",
+    "qc_max_pct_mt",
+    "qc_min_counts",
+    "qc_max_counts",
+    "qc_min_genes",
+    "qc_max_genes",
+)
 SAMPLE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 _INTEGER = re.compile(r"^-?(0|[1-9]\d*)$")
 
 
 def is_reserved_column(name: str) -> bool:
-    """Whether an obs column name is one the workflow writes itself (QC, barcode, sample)."""
+    """Whether an obs column name is one the workflow writes itself (QC, barcode, sample).
+
+    The per-sample QC override columns (:data:`QC_OVERRIDE_COLUMNS`) are not: a sheet may
+    have them.
+    """
+    if name in QC_OVERRIDE_COLUMNS:
+        return False
     return name in RESERVED_OBS_COLUMNS or any(p.match(name) for p in _RESERVED_OBS_PATTERNS)
 
 
@@ -232,6 +249,9 @@ def finalize_sheet(sheet: pd.DataFrame, *, source: str) -> pd.DataFrame:
     for column in sheet.columns:
         if column in SHEET_COLUMNS:
             continue
+        if column in QC_OVERRIDE_COLUMNS:
+            sheet[column] = _numeric_column(sheet, column, source=source)
+            continue
         sheet[column] = _coerce_column(sheet[column])
     return sheet.sort_values("sample", kind="stable").reset_index(drop=True)
 
@@ -242,6 +262,33 @@ def _coerce_column(values: pd.Series) -> pd.Series:
     if len(present) == len(values) and len(values) and present.str.match(_INTEGER).all():
         return present.astype("int64")
     return values
+
+
+def _numeric_column(sheet: pd.DataFrame, column: str, *, source: str) -> pd.Series:
+    """A QC override column as floats (empty cells missing); a non-number is an error."""
+    values = pd.to_numeric(sheet[column], errors="coerce")
+    bad = values.isna() & sheet[column].notna()
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        raise ScingestError(
+            f"{column} of sample {sheet['sample'].iloc[i]!r} is {sheet[column].iloc[i]!r}: "
+            "expected a number, or an empty cell for the config value",
+            path=f"{source}, line {i + 2}, column {column}",
+        )
+    return values.astype("float64")
+
+
+def sample_qc_overrides(sheet: pd.DataFrame, sample: str) -> dict[str, float]:
+    """The QC config keys one sample's sheet row overrides, with their values."""
+    row = sheet.loc[sheet["sample"] == sample]
+    if row.empty:
+        raise ScingestError(f"no sample {sample!r} in the sample sheet")
+    record = row.iloc[0]
+    return {
+        column: float(record[column])
+        for column in QC_OVERRIDE_COLUMNS
+        if column in sheet.columns and not _is_missing(record[column])
+    }
 
 
 def validate_rows(sheet: pd.DataFrame, schema: Mapping[str, Any], *, source: str) -> None:
@@ -273,7 +320,7 @@ def sample_metadata(sheet: pd.DataFrame, sample: str) -> dict[str, Any]:
     record = row.iloc[0].to_dict()
     out: dict[str, Any] = {}
     for key, value in record.items():
-        if key in SHEET_COLUMNS or _is_missing(value):
+        if key in SHEET_COLUMNS or key in QC_OVERRIDE_COLUMNS or _is_missing(value):
             continue
         out[key] = value.item() if hasattr(value, "item") else value
     return out

@@ -15,7 +15,7 @@ from .errors import ScingestError
 from .files import atomic_path
 from .formats import detect_format, input_files
 from .provenance import file_provenance, h5ad_safe, package_versions
-from .qc import compute_qc_metrics, flag_genes, gene_set_patterns
+from .qc import compute_qc_metrics, flag_genes, flag_outliers, gene_set_patterns
 from .readers import read_counts
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ def build_sample(
     organism: Literal["human", "mouse"] = "human",
     gene_set_regex: Mapping[str, str | None] | None = None,
     percent_top: Sequence[int] = (20, 50, 100),
+    outlier_limits: Mapping[str, float | None] | None = None,
 ) -> ad.AnnData:
     """Read one sample and annotate it to the checkpoint data contract.
 
@@ -96,6 +97,8 @@ def build_sample(
             organism,
         )
     compute_qc_metrics(adata, percent_top=percent_top)
+    outlier_limits = dict(outlier_limits or {})
+    thresholds = flag_outliers(adata, **outlier_limits)
     adata.uns["scingest"] = h5ad_safe(
         {
             "sample": sample,
@@ -114,17 +117,20 @@ def build_sample(
                 "organism": organism,
                 "gene_set_regex": patterns,
                 "percent_top": list(percent_top),
+                "outlier_limits": outlier_limits,
             },
             "genes_flagged": flagged,
+            "qc_thresholds": thresholds,
         }
     )
     logger.info(
-        "%s: %d cells x %d genes, %d counts; flagged genes %s",
+        "%s: %d cells x %d genes, %d counts; flagged genes %s; %d cells pass QC",
         sample,
         adata.n_obs,
         adata.n_vars,
         int(adata.X.sum()),
         flagged,
+        int(adata.obs["qc_pass"].sum()),
     )
     return adata
 

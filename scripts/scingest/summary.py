@@ -1,44 +1,118 @@
-"""Per-sample QC summary table, read from the checkpoints' obs and var only."""
+"""Per-sample QC summary table, read from the checkpoints' obs, var and QC thresholds only."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from os import PathLike
+from typing import Any
 
 import h5py
 import numpy as np
 import pandas as pd
 from anndata.io import read_elem
 
+from .errors import ScingestError
 from .files import atomic_path
+from .qc import OUTLIER_METRICS
+
+#: Limits reported in the summary: column name -> (outlier flag, 0 lower / 1 upper).
+LIMIT_COLUMNS = {
+    "limit_total_counts_low": ("outlier_counts", 0),
+    "limit_total_counts_high": ("outlier_counts", 1),
+    "limit_genes_low": ("outlier_genes", 0),
+    "limit_genes_high": ("outlier_genes", 1),
+    "limit_pct_mt_high": ("outlier_mt", 1),
+}
+
+#: Header of the MultiQC custom-content file (``*_mqc.tsv``): MultiQC reads these comments.
+MULTIQC_HEADER = """\
+# id: 'scingest_qc'
+# section_name: 'scingest: cell QC per sample'
+# description: 'Cells, genes and median QC figures per sample, and the cells flagged as
+#   outliers by each criterion (flags only: no cell was removed). From results/qc/qc_summary.tsv.'
+# format: 'tsv'
+# plot_type: 'table'
+# pconfig:
+#     id: 'scingest_qc_table'
+#     title: 'scingest: cell QC per sample'
+#     namespace: 'scingest'
+"""
+
+
+def read_qc_obs(path: str | PathLike[str]) -> tuple[pd.DataFrame, dict[str, list[float]]]:
+    """A checkpoint's ``obs`` and the QC limits its flags applied (``uns`` thresholds).
+
+    Reads neither ``X`` nor the layers, so it is cheap however large the sample.
+    """
+    with h5py.File(path, "r") as f:
+        obs = read_elem(f["obs"])
+        key = "uns/scingest/qc_thresholds"
+        thresholds = read_elem(f[key]) if key in f else {}
+    if "qc_pass" not in obs.columns:
+        raise ScingestError(
+            "checkpoint has no QC flags (obs column qc_pass): it was written by an older "
+            "scingest; delete it so the workflow rewrites it",
+            path=path,
+        )
+    return obs, {k: [float(x) for x in v] for k, v in thresholds.items()}
+
+
+def sample_row(
+    sample: str, obs: pd.DataFrame, var: pd.DataFrame, thresholds: Mapping[str, Any]
+) -> dict[str, Any]:
+    """One summary row from a sample's ``obs``, ``var`` and QC limits."""
+    row: dict[str, Any] = {
+        "sample": sample,
+        "cells": len(obs),
+        "genes": len(var),
+        "genes_detected": int((var["n_cells_by_counts"] > 0).sum()),
+        "median_total_counts": float(np.median(obs["total_counts"])),
+        "median_genes_by_counts": float(np.median(obs["n_genes_by_counts"])),
+        "median_pct_counts_mt": float(np.median(obs["pct_counts_mt"])),
+    }
+    for flag in OUTLIER_METRICS:
+        row[f"cells_{flag}"] = int(obs[flag].sum())
+    row["cells_flagged"] = int((~obs["qc_pass"]).sum())
+    row["cells_pass"] = int(obs["qc_pass"].sum())
+    row["pct_cells_pass"] = 100.0 * row["cells_pass"] / max(len(obs), 1)
+    for column, (flag, side) in LIMIT_COLUMNS.items():
+        row[column] = float(thresholds[flag][side]) if flag in thresholds else np.nan
+    return row
 
 
 def qc_summary(checkpoints: Mapping[str, str | PathLike[str]]) -> pd.DataFrame:
-    """One row per sample: cells, genes, genes detected and median QC figures per cell."""
+    """One row per sample: cells, genes, genes detected, median QC figures per cell, cells
+    flagged by each criterion (``cells_outlier_*``), cells flagged by any
+    (``cells_flagged``) and passing, and the limits the flags applied (``limit_*``; empty
+    where there is none)."""
     rows = []
     for sample, path in checkpoints.items():
+        obs, thresholds = read_qc_obs(path)
         with h5py.File(path, "r") as f:
-            obs = read_elem(f["obs"])
             var = read_elem(f["var"])
-        rows.append(
-            {
-                "sample": sample,
-                "cells": len(obs),
-                "genes": len(var),
-                "genes_detected": int((var["n_cells_by_counts"] > 0).sum()),
-                "median_total_counts": float(np.median(obs["total_counts"])),
-                "median_genes_by_counts": float(np.median(obs["n_genes_by_counts"])),
-                "median_pct_counts_mt": float(np.median(obs["pct_counts_mt"])),
-            }
-        )
-    return pd.DataFrame(rows)
+        rows.append(sample_row(sample, obs, var, thresholds))
+    table = pd.DataFrame(rows)
+    limits = list(LIMIT_COLUMNS)
+    table[limits] = table[limits].replace([np.inf, -np.inf], np.nan)
+    return table
 
 
 def write_qc_summary(
-    checkpoints: Mapping[str, str | PathLike[str]], out: str | PathLike[str]
+    checkpoints: Mapping[str, str | PathLike[str]],
+    out: str | PathLike[str],
+    *,
+    multiqc: str | PathLike[str] | None = None,
 ) -> pd.DataFrame:
-    """Write :func:`qc_summary` as TSV (atomically) and return it."""
+    """Write :func:`qc_summary` as TSV (atomically) and return it.
+
+    ``multiqc`` also writes the table as MultiQC custom content (a ``*_mqc.tsv`` with
+    MultiQC's header comments), which ``multiqc results/`` shows as a table.
+    """
     table = qc_summary(checkpoints)
     with atomic_path(out) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.4g")
+    if multiqc is not None:
+        with atomic_path(multiqc) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(MULTIQC_HEADER)
+            table.to_csv(fh, sep="\t", index=False, float_format="%.4g")
     return table

@@ -10,8 +10,10 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 from scingest.discovery import (  # noqa: E402
     discover_samples,
+    QC_OVERRIDE_COLUMNS,
     read_sample_sheet,
     sample_metadata,
+    sample_qc_overrides,
     validate_rows,
 )
 from scingest.errors import ScingestError  # noqa: E402
@@ -93,7 +95,10 @@ def get_reader_params():
     return {k: config[k] for k in READER_KEYS}
 
 
-def get_qc_params():
+def get_qc_params(wildcards):
+    """QC parameters of one sample: config values, with its sheet's qc_* overrides."""
+    limits = {key: config[key] for key in QC_OVERRIDE_COLUMNS}
+    limits.update(sample_qc_overrides(SHEET, wildcards.sample))
     return {
         "organism": config["organism"],
         "gene_set_regex": {
@@ -102,7 +107,73 @@ def get_qc_params():
             "hb": config["hb_regex"],
         },
         "percent_top": list(config["percent_top"]),
+        "outlier_limits": {k.removeprefix("qc_"): v for k, v in limits.items()},
     }
+
+
+def get_qc_targets():
+    """QC outputs of the default target: summary, plots, filtered merge when switched on."""
+    targets = [
+        *rules.summarize_qc.output,
+        *rules.plot_qc.output,
+        *expand(rules.plot_sample_qc.output.png, sample=SAMPLES),
+    ]
+    if config["filter_merged"]:
+        targets.append("results/merged_filtered.h5ad")
+    return targets
+
+
+#: Peak RSS of an ingest job per MB of its input as text (decompressed), by format. From
+#: .ci/measure-ingest-mem.py (build_sample + write_h5ad in a fresh process, peak RSS by
+#: /usr/bin/time; 33,538 genes, about 5.6% of values non-zero, as in 10x data):
+#:   dense csv.gz, fast reader:  17 MB text -> 75 MB above imports, 67 -> 102, 202 -> 184,
+#:                               403 (12.7 MB gzipped, 6,000 cells) -> 332; the same
+#:                               67 MB as plain .csv -> 102 (so: text size, not file size;
+#:                               0.8 to 0.9 MB per text MB, about 36 bytes per non-zero)
+#:   dense csv.gz, simple reader (the fallback; seen before the fast one landed):
+#:                               67 MB text -> 196 MB, 202 -> 955 (2.9 to 4.7 per text MB)
+#:   10x_mtx (.gz), 5.6 M non-zeros: 69 MB text -> 200 MB (2.9 per text MB)
+#:   10x_h5 (gzip), same matrix:     13.4 MB file -> 210 MB (15.7 per file MB)
+#: The factors below cover the fast path of denser data (a dense file's text per non-zero
+#: shrinks as density grows) and most of the simple path; a retry doubles the request.
+INGEST_MEM_PER_TEXT_MB = {
+    "csv": 3,
+    "tsv": 3,
+    "mtx": 4,
+    "10x_mtx": 4,
+    "10x_triplet": 4,
+    "10x_h5": 20,
+    "h5ad": 20,
+}
+#: What a job takes before its data: Python with scanpy/anndata imported, 254 MB, plus the
+#: two `snakemake` processes of a SLURM job (the batch script's and the srun step's),
+#: 147 MB each by sstat on the CI cluster: 550 MB; a tiny input's job peaked at 603 MB.
+INGEST_MEM_BASE_MB = 800
+
+
+def input_text_mb(paths):
+    """Size of the inputs as text, in MB: a gzip file by its ISIZE trailer (the
+    uncompressed size mod 4 GiB, of the last member only for bgzip; never taken below 4x
+    the compressed size, the lowest ratio of count files), others by their size. A folder
+    (10x) counts all its files once."""
+    seen = set()
+    total = 0
+    for path in map(Path, paths):
+        files = [path]
+        if path.is_dir():
+            files = sorted(f for f in path.rglob("*") if f.is_file())
+        for f in files:
+            f = f.resolve()
+            if f in seen or not f.is_file():
+                continue
+            seen.add(f)
+            size = f.stat().st_size
+            with open(f, "rb") as fh:
+                if size >= 18 and fh.read(2) == b"\x1f\x8b":
+                    fh.seek(-4, 2)
+                    size = max(int.from_bytes(fh.read(4), "little"), 4 * size)
+            total += size
+    return total / 1e6
 
 
 def get_ingest_mem_mb(wildcards, input, attempt):

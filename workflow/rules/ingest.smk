@@ -18,7 +18,7 @@ rule ingest_sample:
         format=get_sample_format,
         metadata=get_sample_metadata,
         reader=get_reader_params(),
-        qc=get_qc_params(),
+        qc=get_qc_params,
         compression=config["compression"],
     script:
         "../../scripts/ingest_sample.py"

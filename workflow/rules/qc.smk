@@ -1,8 +1,22 @@
+# QC after the per-sample jobs: summary table, plots, report, optional filtered merge.
+# Everything here reads only obs (and the QC limits in uns) of the checkpoints, except the
+# filtered merge, which streams merged.h5ad.
+
+
+report: "../report/workflow.rst"
+
+
 rule summarize_qc:
     input:
         h5ads=get_checkpoints,
     output:
-        tsv="results/qc/qc_summary.tsv",
+        tsv=report(
+            "results/qc/qc_summary.tsv",
+            caption="../report/qc_summary.rst",
+            category="1. QC overview",
+            labels={"figure": "QC summary table"},
+        ),
+        mqc="results/qc/qc_summary_mqc.tsv",
     log:
         "logs/summarize_qc/summarize_qc.log",
     conda:
@@ -15,3 +29,90 @@ rule summarize_qc:
         samples=SAMPLES,
     script:
         "../../scripts/summarize_qc.py"
+
+
+rule plot_qc:
+    input:
+        h5ads=get_checkpoints,
+    output:
+        violins=report(
+            "results/qc/plots/violins.png",
+            caption="../report/violins.rst",
+            category="1. QC overview",
+            labels={"figure": "QC metrics by sample"},
+        ),
+        counts_vs_genes=report(
+            "results/qc/plots/counts_vs_genes.png",
+            caption="../report/counts_vs_genes.rst",
+            category="1. QC overview",
+            labels={"figure": "counts vs genes, all cells"},
+        ),
+        barcode_rank=report(
+            "results/qc/plots/barcode_rank.png",
+            caption="../report/barcode_rank.rst",
+            category="1. QC overview",
+            labels={"figure": "barcode rank"},
+        ),
+        cells=report(
+            "results/qc/plots/cells_per_sample.png",
+            caption="../report/cells_per_sample.rst",
+            category="1. QC overview",
+            labels={"figure": "cells per sample and group"},
+        ),
+    log:
+        "logs/plot_qc/plot_qc.log",
+    conda:
+        "../../envs/scingest.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        runtime=lambda wildcards, attempt: 15 * attempt,
+    params:
+        samples=SAMPLES,
+        group_by=config["qc_group_by"],
+    script:
+        "../../scripts/plot_qc.py"
+
+
+rule plot_sample_qc:
+    input:
+        h5ad="results/samples/{sample}.h5ad",
+    output:
+        png=report(
+            "results/qc/samples/{sample}_qc.png",
+            caption="../report/sample_qc.rst",
+            category="2. QC per sample",
+            subcategory="{sample}",
+            labels={"sample": "{sample}", "figure": "cell QC"},
+        ),
+    log:
+        "logs/plot_sample_qc/{sample}.log",
+    conda:
+        "../../envs/scingest.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 1000 * attempt,
+        runtime=lambda wildcards, attempt: 10 * attempt,
+    script:
+        "../../scripts/plot_sample_qc.py"
+
+
+rule filter_merged:
+    input:
+        h5ad="results/merged.h5ad",
+    output:
+        h5ad="results/merged_filtered.h5ad",
+    log:
+        "logs/filter_merged/filter_merged.log",
+    benchmark:
+        "benchmarks/filter_merged/filter_merged.tsv"
+    conda:
+        "../../envs/scingest.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        runtime=lambda wildcards, attempt: 60 * attempt,
+    params:
+        min_cells=config["filter_min_cells"],
+    script:
+        "../../scripts/filter_merged.py"

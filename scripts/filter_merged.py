@@ -1,0 +1,7 @@
+# Adapter of rule filter_merged: cells that pass QC and genes seen in enough of them.
+from scingest.logs import workflow_step
+
+with workflow_step(snakemake.log[0]):
+    from scingest.filtering import filter_merged
+
+    filter_merged(snakemake.input.h5ad, snakemake.output.h5ad, min_cells=snakemake.params.min_cells)

@@ -1,0 +1,453 @@
+"""QC plots (PNG, matplotlib Agg) from the checkpoints' obs and QC limits only.
+
+Overview plots compare samples; the per-sample figure shows one sample's cells against the
+limits its flags applied. Figures grow with the number of samples so that 50 stay readable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from os import PathLike
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .files import atomic_path
+from .summary import read_qc_obs
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+#: Metrics of the violins: obs column, axis label, log scale.
+VIOLIN_METRICS = (
+    ("total_counts", "total counts per cell", True, "outlier_counts"),
+    ("n_genes_by_counts", "genes detected per cell", True, "outlier_genes"),
+    ("pct_counts_mt", "% counts mitochondrial", False, "outlier_mt"),
+    ("pct_counts_in_top_20_genes", "% counts in top 20 genes", False, "outlier_top20"),
+)
+PASS_COLOUR = "#4C72B0"
+FLAG_COLOUR = "#C44E52"
+LIMIT_COLOUR = "#D62728"
+#: Up to this many samples, plots name each sample in a legend.
+MAX_LEGEND = 12
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Figure, out: str | PathLike[str]) -> None:
+    plt = _pyplot()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+
+
+def _log_ticks(ax: Axes) -> None:
+    """Round-number ticks of the original values on an axis holding ``log10(1 + v)``."""
+    low, high = (10**y - 1 for y in ax.get_ylim())
+    for steps in ((1, 2, 5), (1, 2, 3, 5, 7), (1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9)):
+        ticks = [m * 10**e for e in range(0, 9) for m in steps]
+        ticks = [v for v in ticks if low <= v <= high]
+        if len(ticks) >= 4:
+            break
+    ax.set_yticks(np.log10(1 + np.asarray(ticks, dtype=float)))
+    ax.set_yticklabels([f"{v:,.0f}" for v in ticks])
+
+
+def _plain_log_axes(ax: Axes) -> None:
+    """Log-scaled x and y axes labelled with plain numbers (1,000 rather than 10^3)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        axis.set_minor_formatter(NullFormatter())
+
+
+def _scale(values: np.ndarray, log: bool) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    return np.log10(1 + np.clip(values, 0, None)) if log else values
+
+
+def load_samples(
+    checkpoints: Mapping[str, str | PathLike[str]],
+) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, list[float]]]]:
+    """Each sample's ``obs`` and QC limits, read from its checkpoint without ``X``."""
+    obs, limits = {}, {}
+    for sample, path in checkpoints.items():
+        obs[sample], limits[sample] = read_qc_obs(path)
+    return obs, limits
+
+
+def sample_groups(obs: Mapping[str, pd.DataFrame], group_by: str | None) -> dict[str, str]:
+    """Each sample's value of the ``group_by`` obs column (``"all"`` when there is none)."""
+    groups = {}
+    for sample, frame in obs.items():
+        if group_by and group_by in frame.columns and len(frame):
+            groups[sample] = str(frame[group_by].iloc[0])
+        else:
+            groups[sample] = "all"
+    return groups
+
+
+def _group_colours(groups: Mapping[str, str]) -> dict[str, tuple]:
+    plt = _pyplot()
+    names = sorted(set(groups.values()))
+    cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    return {g: cmap(i % cmap.N) for i, g in enumerate(names)}
+
+
+def _natural(name: str) -> list[int | str]:
+    """Sort key that puts Ctrl2 before Ctrl10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _order(groups: Mapping[str, str]) -> list[str]:
+    """Samples ordered by group, then name: samples of a condition sit together."""
+    return sorted(groups, key=lambda s: (_natural(groups[s]), _natural(s)))
+
+
+def plot_violins(
+    obs: Mapping[str, pd.DataFrame],
+    limits: Mapping[str, Mapping[str, Sequence[float]]],
+    out: str | PathLike[str],
+    *,
+    group_by: str | None = "condition",
+) -> None:
+    """Violins of total counts, genes and % mito (one row each), one violin per sample,
+    coloured by group, with each sample's flag limits drawn as red bars."""
+    plt = _pyplot()
+    groups = sample_groups(obs, group_by)
+    colours = _group_colours(groups)
+    samples = _order(groups)
+    n = len(samples)
+    fig, axes = plt.subplots(
+        3, 1, figsize=(max(7.0, 0.32 * n + 2.5), 9.5), sharex=True, layout="constrained"
+    )
+    positions = np.arange(n)
+    for ax, (metric, label, log, flag) in zip(axes, VIOLIN_METRICS[:3], strict=True):
+        data = [_scale(obs[s][metric].to_numpy(), log) for s in samples]
+        spread = [d if len(np.unique(d)) > 1 else d + 1e-9 * np.arange(len(d)) for d in data]
+        parts = ax.violinplot(spread, positions=positions, widths=0.8, showmedians=True)
+        for body, s in zip(parts["bodies"], samples, strict=True):
+            body.set_facecolor(colours[groups[s]])
+            body.set_edgecolor("black")
+            body.set_linewidth(0.5)
+            body.set_alpha(0.75)
+        for key in ("cmedians", "cmins", "cmaxes", "cbars"):
+            parts[key].set_color("black")
+            parts[key].set_linewidth(0.6)
+        for i, s in enumerate(samples):
+            lower, upper = limits[s].get(flag, [-np.inf, np.inf])
+            for value in (lower, upper):
+                if np.isfinite(value) and value > 0:
+                    y = _scale(np.array([value]), log)[0]
+                    ax.hlines(y, i - 0.42, i + 0.42, color=LIMIT_COLOUR, linewidth=1.6)
+        ax.set_ylabel(label + (" (log scale)" if log else ""))
+        if log:
+            _log_ticks(ax)
+        ax.grid(axis="y", alpha=0.3)
+    axes[-1].set_xticks(positions)
+    axes[-1].set_xticklabels(samples, rotation=90 if n > 8 else 0)
+    axes[-1].set_xlabel("sample")
+    axes[-1].set_xlim(-0.7, n - 0.3)
+    handles = [
+        plt.Rectangle((0, 0), 1, 1, facecolor=colours[g], edgecolor="black") for g in colours
+    ]
+    labels = list(colours)
+    handles.append(plt.Line2D([0], [0], color=LIMIT_COLOUR, linewidth=1.6))
+    labels.append("flag limit (MADs or hard limit)")
+    by = f", coloured by {group_by}" if len(colours) > 1 else ""
+    axes[0].legend(
+        handles,
+        labels,
+        loc="lower left",
+        bbox_to_anchor=(0, 1.01),
+        ncol=min(len(labels), 6),
+        frameon=False,
+        title=f"Per-cell QC metrics of {n} samples{by}",
+        alignment="left",
+    )
+    _save(fig, out)
+
+
+def plot_counts_vs_genes(
+    obs: pd.DataFrame,
+    out: str | PathLike[str] | None = None,
+    *,
+    limits: Mapping[str, Sequence[float]] | None = None,
+    title: str = "",
+    ax: Axes | None = None,
+) -> None:
+    """Total counts against genes detected per cell (log-log), coloured by % mito; cells
+    that fail QC are ringed in red; a sample's count and gene limits are dashed lines."""
+    plt = _pyplot()
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.5, 6), layout="constrained")
+    mt = obs["pct_counts_mt"].to_numpy(dtype=float)
+    vmax = max(float(np.nanpercentile(mt, 99)) if len(mt) else 1.0, 1.0)
+    order = np.argsort(mt)
+    x = obs["total_counts"].to_numpy(dtype=float)[order]
+    y = obs["n_genes_by_counts"].to_numpy(dtype=float)[order]
+    size = 12 if len(obs) < 5000 else 3
+    points = ax.scatter(
+        x,
+        y,
+        c=mt[order],
+        cmap="viridis",
+        vmin=0,
+        vmax=vmax,
+        s=size,
+        linewidths=0,
+        rasterized=True,
+    )
+    failed = ~obs["qc_pass"].to_numpy(dtype=bool)[order]
+    if failed.any():
+        ax.scatter(
+            x[failed],
+            y[failed],
+            s=size * 3,
+            facecolors="none",
+            edgecolors=FLAG_COLOUR,
+            linewidths=0.8,
+            label=f"fails QC ({int(failed.sum())} cells)",
+        )
+        ax.legend(loc="upper left", frameon=False)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _plain_log_axes(ax)
+    for flag, line in (("outlier_counts", ax.axvline), ("outlier_genes", ax.axhline)):
+        for value in (limits or {}).get(flag, []):
+            if np.isfinite(value) and value > 0:
+                line(value, color=LIMIT_COLOUR, linestyle="--", linewidth=1)
+    ax.set_xlabel("total counts per cell")
+    ax.set_ylabel("genes detected per cell")
+    cax = ax.inset_axes((0.55, 0.1, 0.4, 0.035))
+    ax.figure.colorbar(
+        points,
+        cax=cax,
+        orientation="horizontal",
+        label="% counts mitochondrial",
+        extend="max",
+    )
+    cax.xaxis.set_label_position("top")
+    if title:
+        ax.set_title(title)
+    if fig is not None and out is not None:
+        _save(fig, out)
+
+
+def plot_barcode_rank(
+    obs: Mapping[str, pd.DataFrame],
+    out: str | PathLike[str] | None = None,
+    *,
+    group_by: str | None = "condition",
+    limits: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+    ax: Axes | None = None,
+) -> None:
+    """Barcode-rank (knee) plot: total counts of each cell against its rank, log-log, one
+    line per sample, coloured by sample (up to 12) or by group."""
+    plt = _pyplot()
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 6), layout="constrained")
+    groups = sample_groups(obs, group_by)
+    by_sample = len(obs) <= MAX_LEGEND or len(set(groups.values())) == 1
+    colours = (
+        {
+            s: plt.get_cmap("tab20" if len(obs) > 10 else "tab10")(i % 20)
+            for i, s in enumerate(sorted(obs))
+        }
+        if by_sample
+        else _group_colours(groups)
+    )
+    seen: set[str] = set()
+    for sample in _order(groups):
+        counts = np.sort(obs[sample]["total_counts"].to_numpy(dtype=float))[::-1]
+        key = sample if by_sample else groups[sample]
+        label = key if key not in seen else None
+        seen.add(key)
+        ax.plot(
+            np.arange(1, len(counts) + 1),
+            np.clip(counts, 1, None),
+            color=colours[key],
+            linewidth=1.2,
+            alpha=0.9 if by_sample else 0.6,
+            label=label,
+        )
+        for value in ((limits or {}).get(sample, {}).get("outlier_counts", []))[:1]:
+            if len(obs) == 1 and np.isfinite(value) and value > 0:
+                ax.axhline(
+                    value,
+                    color=LIMIT_COLOUR,
+                    linestyle="--",
+                    linewidth=1,
+                    label="lower count limit",
+                )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _plain_log_axes(ax)
+    ax.set_xlabel("barcode rank (cells sorted by total counts)")
+    ax.set_ylabel("total counts per cell")
+    ax.grid(alpha=0.3, which="major")
+    ncol = 1 if len(seen) <= 14 else 2
+    ax.legend(
+        title=None if by_sample else group_by,
+        fontsize="small",
+        ncol=ncol,
+        frameon=False,
+        loc="lower left",
+    )
+    if fig is not None:
+        ax.set_title(f"Barcode rank, {len(obs)} samples")
+        if out is not None:
+            _save(fig, out)
+
+
+def plot_cells(
+    obs: Mapping[str, pd.DataFrame],
+    out: str | PathLike[str],
+    *,
+    group_by: str | None = "condition",
+) -> None:
+    """Cells per sample and per group, split into passing and flagged cells."""
+    plt = _pyplot()
+    groups = sample_groups(obs, group_by)
+    samples = _order(groups)[::-1]
+    n = len(samples)
+    passing = np.array([int(obs[s]["qc_pass"].sum()) for s in samples])
+    flagged = np.array([len(obs[s]) for s in samples]) - passing
+    names = sorted(set(groups.values()), key=_natural, reverse=True)
+    g_pass = np.array([passing[[groups[s] == g for s in samples]].sum() for g in names])
+    g_flag = np.array([flagged[[groups[s] == g for s in samples]].sum() for g in names])
+    height = max(3.5, 0.24 * n + 1.8)
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(11, height), width_ratios=[3, 2], layout="constrained"
+    )
+    for ax, labels, ok, bad, what in (
+        (left, samples, passing, flagged, "sample"),
+        (right, names, g_pass, g_flag, group_by or "group"),
+    ):
+        y = np.arange(len(labels))
+        ax.barh(y, ok, color=PASS_COLOUR, label="pass QC")
+        ax.barh(y, bad, left=ok, color=FLAG_COLOUR, label="flagged")
+        for i, (a, b) in enumerate(zip(ok, bad, strict=True)):
+            ax.text(a + b, i, f" {a + b:,}", va="center", fontsize="small")
+        ax.set_yticks(y)
+        ax.set_yticklabels(labels)
+        ax.set_ylim(-0.6, len(labels) - 0.4)
+        ax.set_xlabel("cells")
+        ax.set_ylabel(what)
+        ax.margins(x=0.15)
+        ax.grid(axis="x", alpha=0.3)
+    left.set_title(f"Cells per sample ({n} samples, {int(passing.sum() + flagged.sum()):,} cells)")
+    right.set_title(f"Cells per {group_by or 'group'}")
+    fig.legend(*left.get_legend_handles_labels(), loc="outside upper right", ncol=2)
+    _save(fig, out)
+
+
+def plot_sample(
+    sample: str,
+    obs: pd.DataFrame,
+    limits: Mapping[str, Sequence[float]],
+    out: str | PathLike[str],
+) -> None:
+    """One sample's QC figure: violins of total counts, genes, % mito and % in the top 20
+    genes with the limits drawn and flagged cells in red; counts vs genes coloured by % mito;
+    the barcode-rank plot."""
+    plt = _pyplot()
+    fig = plt.figure(figsize=(16, 9), layout="constrained")
+    grid = fig.add_gridspec(2, 4)
+    rng = np.random.default_rng(0)
+    failed = ~obs["qc_pass"].to_numpy(dtype=bool)
+    for j, (metric, label, log, flag) in enumerate(VIOLIN_METRICS):
+        ax = fig.add_subplot(grid[0, j])
+        values = _scale(obs[metric].to_numpy(), log)
+        spread = values if len(np.unique(values)) > 1 else values + 1e-9 * np.arange(len(values))
+        parts = ax.violinplot([spread], positions=[0], widths=0.8, showmedians=True)
+        for body in parts["bodies"]:
+            body.set_facecolor(PASS_COLOUR)
+            body.set_alpha(0.35)
+        jitter = rng.uniform(-0.25, 0.25, len(values))
+        flagged_here = obs[flag].to_numpy(dtype=bool)
+        ax.scatter(jitter[~failed], values[~failed], s=3, color="0.3", linewidths=0)
+        ax.scatter(jitter[failed], values[failed], s=6, color="0.6", linewidths=0)
+        ax.scatter(
+            jitter[flagged_here],
+            values[flagged_here],
+            s=10,
+            color=FLAG_COLOUR,
+            linewidths=0,
+            label=f"flagged here ({int(flagged_here.sum())})",
+        )
+        for value in limits.get(flag, []):
+            if np.isfinite(value) and value > 0:
+                y = _scale(np.array([value]), log)[0]
+                ax.axhline(y, color=LIMIT_COLOUR, linestyle="--", linewidth=1.2)
+                shown = f"{value:,.0f}" if log else f"{value:.1f}"
+                ax.annotate(
+                    shown,
+                    (1, y),
+                    xycoords=("axes fraction", "data"),
+                    ha="right",
+                    va="bottom",
+                    color=LIMIT_COLOUR,
+                    fontsize="small",
+                )
+        if log:
+            _log_ticks(ax)
+        ax.set_xticks([])
+        ax.set_ylabel(label + (" (log scale)" if log else ""))
+        ax.set_title(flag)
+        ax.legend(loc="upper left", fontsize="small", frameon=False)
+    plot_counts_vs_genes(
+        obs, limits=limits, ax=fig.add_subplot(grid[1, :2]), title="counts vs genes"
+    )
+    plot_barcode_rank(
+        {sample: obs}, limits={sample: limits}, ax=fig.add_subplot(grid[1, 2:]), group_by=None
+    )
+    n_pass = int((~failed).sum())
+    fig.suptitle(
+        f"{sample}: {len(obs):,} cells, {n_pass:,} pass QC "
+        f"({100 * n_pass / max(len(obs), 1):.0f}%); red: flagged, dashed: limits",
+        fontsize="x-large",
+    )
+    _save(fig, out)
+
+
+def plot_overview(
+    checkpoints: Mapping[str, str | PathLike[str]],
+    *,
+    violins: str | PathLike[str],
+    counts_vs_genes: str | PathLike[str],
+    barcode_rank: str | PathLike[str],
+    cells: str | PathLike[str],
+    group_by: str | None = "condition",
+) -> None:
+    """The overview plots of all samples, from their checkpoints' obs."""
+    obs, limits = load_samples(checkpoints)
+    plot_violins(obs, limits, violins, group_by=group_by)
+    every = pd.concat(list(obs.values()), ignore_index=True)
+    plot_counts_vs_genes(
+        every, counts_vs_genes, title=f"All cells of {len(obs)} samples ({len(every):,} cells)"
+    )
+    plot_barcode_rank(obs, barcode_rank, group_by=group_by)
+    plot_cells(obs, cells, group_by=group_by)
+
+
+def plot_sample_checkpoint(
+    sample: str, checkpoint: str | PathLike[str], out: str | PathLike[str]
+) -> None:
+    """:func:`plot_sample` of one checkpoint."""
+    obs, limits = read_qc_obs(checkpoint)
+    plot_sample(sample, obs, limits, out)

@@ -1,0 +1,220 @@
+"""QC flags, summary, plots and the filtered merge, on data with planted outliers."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from conftest import REPO
+from scingest.discovery import read_sample_sheet, sample_metadata, sample_qc_overrides
+from scingest.errors import ScingestError
+from scingest.filtering import filter_merged
+from scingest.merge import merge_checkpoints
+from scingest.plots import plot_overview, plot_sample_checkpoint
+from scingest.qc import (
+    OUTLIER_METRICS,
+    compute_qc_metrics,
+    flag_genes,
+    flag_outliers,
+    gene_set_patterns,
+    mad_limits,
+)
+from scingest.sample import build_sample, write_h5ad
+from scingest.summary import MULTIQC_HEADER, read_qc_obs, write_qc_summary
+from scingest.synthetic import synthetic_counts, write_dense
+
+
+def planted(n_cells: int = 400, seed: int = 1) -> tuple[ad.AnnData, dict[str, np.ndarray]]:
+    """Cells with 5% mito, plus planted dying (25% mito), empty-ish and huge cells."""
+    genes, cells, counts = synthetic_counts(300, n_cells, seed=seed, median_counts=2000)
+    counts = counts.toarray().astype(np.float32)
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(n_cells)
+    dying, tiny, huge = idx[:10], idx[10:20], idx[20:25]
+    mt = np.array([g.startswith("MT-") for g in genes])
+    counts[np.ix_(dying, np.nonzero(mt)[0])] *= 6
+    counts[tiny] = np.floor(counts[tiny] / 40)
+    counts[huge] *= 30
+    adata = ad.AnnData(sp.csr_matrix(counts))
+    adata.obs_names = cells
+    adata.var_names = genes
+    flag_genes(adata, gene_set_patterns("human"))
+    compute_qc_metrics(adata)
+    return adata, {"dying": dying, "tiny": tiny, "huge": huge}
+
+
+def test_mad_limits():
+    values = np.array([1.0, 2.0, 3.0, 4.0, 100.0])
+    assert mad_limits(values, 2) == (1.0, 5.0)  # median 3, MAD 1
+    assert mad_limits(values, 2, side="upper") == (-np.inf, 5.0)
+    assert mad_limits(np.ones(4), 3) == (1.0, 1.0)
+
+
+def test_planted_outliers_are_flagged_and_no_cell_is_removed():
+    adata, planted_cells = planted()
+    limits = flag_outliers(adata, max_pct_mt=None)
+    obs = adata.obs
+    assert adata.n_obs == 400
+    assert obs.iloc[planted_cells["dying"]]["outlier_mt"].all()
+    assert obs.iloc[planted_cells["tiny"]]["outlier_counts"].all()
+    assert obs.iloc[planted_cells["tiny"]]["outlier_genes"].all()
+    assert obs.iloc[planted_cells["huge"]]["outlier_counts"].all()
+    normal = np.setdiff1d(np.arange(400), np.concatenate(list(planted_cells.values())))
+    assert obs.iloc[normal]["qc_pass"].mean() > 0.9
+    assert (obs["qc_pass"] == ~obs[list(OUTLIER_METRICS)].any(axis=1)).all()
+    for flag in OUTLIER_METRICS:
+        assert obs[flag].dtype == bool
+    lower, upper = limits["outlier_counts"]
+    counts = obs["total_counts"]
+    np.testing.assert_array_equal(obs["outlier_counts"], (counts < lower) | (counts > upper))
+    assert limits["outlier_mt"][0] == -np.inf
+
+
+def test_hard_limits_tighten_the_mad_limits():
+    adata, _ = planted()
+    limits = flag_outliers(adata, max_pct_mt=2.0, min_genes=250, nmads=1000)
+    assert limits["outlier_mt"][1] == 2.0 and limits["outlier_genes"][0] == 250
+    obs = adata.obs
+    np.testing.assert_array_equal(obs["outlier_mt"], obs["pct_counts_mt"] > 2.0)
+    np.testing.assert_array_equal(obs["outlier_genes"], obs["n_genes_by_counts"] < 250)
+    assert not obs["outlier_counts"].any()
+
+
+def test_top20_is_computed_when_percent_top_leaves_it_out():
+    adata, _ = planted(100)
+    expected = adata.obs.pop("pct_counts_in_top_20_genes")
+    flag_outliers(adata)
+    np.testing.assert_allclose(adata.obs["pct_counts_in_top_20_genes"], expected, rtol=1e-5)
+
+
+def _write_sample(tmp_path, name, seed, **kwargs):
+    genes, cells, counts = synthetic_counts(
+        120, 80, seed=seed, median_counts=800, high_mito_cells=0.1
+    )
+    path = write_dense(tmp_path / f"{name}.csv.gz", genes, cells, counts)
+    adata = build_sample(path, sample=name, metadata={"condition": name[:-1]}, **kwargs)
+    out = tmp_path / f"{name}.h5ad"
+    write_h5ad(adata, out)
+    return out
+
+
+@pytest.fixture
+def checkpoints(tmp_path):
+    return {
+        "Ctrl1": _write_sample(tmp_path, "Ctrl1", 1),
+        "Pre1": _write_sample(tmp_path, "Pre1", 2, outlier_limits={"max_pct_mt": 4.0, "nmads": 3}),
+        "Pre2": _write_sample(tmp_path, "Pre2", 3),
+    }
+
+
+def test_checkpoint_keeps_every_cell_with_flags_and_limits(checkpoints):
+    ckpt = ad.read_h5ad(checkpoints["Pre1"])
+    assert ckpt.n_obs == 80
+    assert {"qc_pass", *OUTLIER_METRICS} <= set(ckpt.obs.columns)
+    thresholds = ckpt.uns["scingest"]["qc_thresholds"]
+    assert thresholds["outlier_mt"][1] <= 4.0
+    assert ckpt.uns["scingest"]["params"]["outlier_limits"]["max_pct_mt"] == 4.0
+
+
+def test_summary_equals_the_checkpoints(checkpoints, tmp_path):
+    table = write_qc_summary(checkpoints, tmp_path / "s.tsv", multiqc=tmp_path / "s_mqc.tsv")
+    read = pd.read_csv(tmp_path / "s.tsv", sep="\t").set_index("sample")
+    for sample, path in checkpoints.items():
+        a = ad.read_h5ad(path)
+        row = read.loc[sample]
+        assert row["cells"] == a.n_obs and row["genes"] == a.n_vars
+        assert row["genes_detected"] == int((a.X.getnnz(axis=0) > 0).sum())
+        assert row["median_total_counts"] == pytest.approx(np.median(a.X.sum(axis=1).A1), rel=1e-3)
+        assert row["median_pct_counts_mt"] == pytest.approx(
+            np.median(a.obs["pct_counts_mt"]), rel=1e-3
+        )
+        for flag in OUTLIER_METRICS:
+            assert row[f"cells_{flag}"] == a.obs[flag].sum()
+        assert row["cells_pass"] == a.obs["qc_pass"].sum()
+        assert row["cells_flagged"] + row["cells_pass"] == a.n_obs
+        limit = a.uns["scingest"]["qc_thresholds"]["outlier_mt"][1]
+        assert row["limit_pct_mt_high"] == pytest.approx(limit, rel=1e-3)
+    assert len(table) == 3
+    mqc = (tmp_path / "s_mqc.tsv").read_text()
+    assert mqc.startswith(MULTIQC_HEADER)
+    body = pd.read_csv(tmp_path / "s_mqc.tsv", sep="\t", comment="#")
+    pd.testing.assert_frame_equal(body, read.reset_index())
+
+
+def test_plots_are_pngs(checkpoints, tmp_path):
+    names = ("violins", "counts_vs_genes", "barcode_rank", "cells")
+    plot_overview(checkpoints, **{n: tmp_path / f"{n}.png" for n in names})
+    plot_sample_checkpoint("Pre1", checkpoints["Pre1"], tmp_path / "Pre1_qc.png")
+    for name in [*names, "Pre1_qc"]:
+        assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_read_qc_obs_refuses_checkpoints_without_flags(tmp_path):
+    adata = ad.AnnData(sp.csr_matrix(np.ones((2, 2), dtype=np.float32)))
+    adata.write_h5ad(tmp_path / "old.h5ad")
+    with pytest.raises(ScingestError, match="qc_pass"):
+        read_qc_obs(tmp_path / "old.h5ad")
+
+
+def test_filtered_merge_streams_the_passing_cells(checkpoints, tmp_path):
+    merge_checkpoints(checkpoints, tmp_path / "merged.h5ad")
+    merged = ad.read_h5ad(tmp_path / "merged.h5ad")
+    passing = merged[merged.obs["qc_pass"].to_numpy()]
+    n_cells = (passing.X > 0).sum(axis=0).A1
+    min_cells = int(np.median(n_cells))
+    expected = passing[:, n_cells >= min_cells]
+    stats = filter_merged(
+        tmp_path / "merged.h5ad", tmp_path / "f.h5ad", min_cells=min_cells, chunk_nnz=500
+    )
+    filtered = ad.read_h5ad(tmp_path / "f.h5ad")
+    assert 0 < filtered.n_vars < merged.n_vars
+    assert stats["cells_out"] == filtered.n_obs == passing.n_obs < merged.n_obs
+    assert filtered.obs_names.tolist() == expected.obs_names.tolist()
+    assert filtered.var_names.tolist() == expected.var_names.tolist()
+    assert filtered.X.format == "csr"
+    np.testing.assert_array_equal(filtered.X.toarray(), expected.X.toarray())
+    np.testing.assert_array_equal(
+        filtered.layers["counts"].toarray(), expected.layers["counts"].toarray()
+    )
+    np.testing.assert_array_equal(filtered.var["n_cells_pass"], n_cells[n_cells >= min_cells])
+    assert filtered.uns["scingest"]["filter"]["cells_in"] == merged.n_obs
+
+
+def test_sheet_qc_columns_are_overrides_not_metadata(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.csv").write_text(",c1\nG1,1\n")
+    sheet_path = tmp_path / "sheet.tsv"
+    sheet_path.write_text(
+        "sample\tpath\tcondition\tqc_max_pct_mt\tqc_nmads\n"
+        f"a\t{tmp_path / 'a.csv'}\tx\t12.5\t\n"
+        f"b\t{tmp_path / 'b.csv'}\ty\t\t4\n"
+    )
+    sheet = read_sample_sheet(sheet_path)
+    assert sample_qc_overrides(sheet, "a") == {"qc_max_pct_mt": 12.5}
+    assert sample_qc_overrides(sheet, "b") == {"qc_nmads": 4.0}
+    assert sample_metadata(sheet, "a") == {"condition": "x"}
+
+    sheet_path.write_text(f"sample\tpath\tqc_nmads\na\t{tmp_path / 'a.csv'}\tmany\n")
+    with pytest.raises(ScingestError, match=r"line 2, column qc_nmads: .*expected a number"):
+        read_sample_sheet(sheet_path)
+
+    sheet_path.write_text(f"sample\tpath\tqc_other\na\t{tmp_path / 'a.csv'}\t1\n")
+    with pytest.raises(ScingestError, match="clash"):
+        read_sample_sheet(sheet_path)
+
+
+def test_sheet_schema_and_docs_name_every_override():
+    import yaml
+
+    from scingest.discovery import QC_OVERRIDE_COLUMNS
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/samples.schema.yaml").read_text())
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    doc = (REPO / "config/README.md").read_text()
+    for column in QC_OVERRIDE_COLUMNS:
+        assert column in schema["properties"]
+        assert column in config
+        assert f"`{column}`" in doc
