@@ -4,12 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean slurm-up slurm-down test-slurm
 
 $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,slurm]'
 	touch $@
 
 install: $(BIN)/snakemake
@@ -22,6 +22,17 @@ demo: install
 ## test: install, then run the whole test suite (unit + workflow integration tests)
 test: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest
+
+## slurm-up / slurm-down: a one-node SLURM cluster on loopback (root, Debian), by PID
+slurm-up:
+	bash .ci/slurm-up.sh
+
+slurm-down:
+	bash .ci/slurm-down.sh
+
+## test-slurm: only the tests that run the workflow through SLURM (needs slurm-up)
+test-slurm: install
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -m slurm
 
 lint: install
 	$(BIN)/ruff check .

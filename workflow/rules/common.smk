@@ -177,13 +177,28 @@ def input_text_mb(paths):
 
 
 def get_ingest_mem_mb(wildcards, input, attempt):
-    """Memory request of one sample's job, from the input's size; more on each retry.
+    """Memory request of one sample's job in MB: (800 + factor x input text MB) x attempt.
 
-    Measured on the simple text reader (issue 4 refines): about 60 MB of RSS per MB of
-    gzipped CSV, on top of about 400 MB for Python, scanpy and anndata.
+    The factor depends on the format (INGEST_MEM_PER_TEXT_MB; 20, the largest, when the
+    format is unknown). E.g. a 33,538 x 9,413 GEO csv.gz (about 630 MB of text) asks for
+    2.7 GB, then 5.4 GB, then 8.1 GB. Change it for one run with
+    --set-resources ingest_sample:mem_mb=8000.
     """
-    size_mb = sum(Path(f).stat().st_size for f in input) / 1e6 if input else 0
-    return int((400 + 60 * size_mb) * attempt)
+    factor = INGEST_MEM_PER_TEXT_MB.get(str(get_sample_format(wildcards)), 20)
+    return int((INGEST_MEM_BASE_MB + factor * input_text_mb(input)) * attempt)
+
+
+def get_merge_mem_mb(wildcards, attempt):
+    """Memory request of the merge in MB, fixed whatever the number of cells: 2,000 x attempt.
+
+    scingest.merge streams X and layers with concat_on_disk, holding at most
+    MAX_LOADED_ELEMS (20 M) non-zeros at once: 12 bytes each (float32 value, int64 index),
+    about 3 copies in flight, 720 MB; plus INGEST_MEM_BASE_MB (800) for Python, scanpy and
+    the in-job snakemake processes; plus about 480 MB for obs/var, which are concatenated
+    in memory (several hundred thousand cells). The design notes measured 0.8 GiB for 12
+    samples of 9,413 cells.
+    """
+    return 2000 * attempt
 
 
 def get_checkpoints(wildcards):

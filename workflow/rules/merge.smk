@@ -12,7 +12,7 @@ rule merge_samples:
         "../../envs/scingest.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        mem_mb=get_merge_mem_mb,
         runtime=lambda wildcards, attempt: 60 * attempt,
     params:
         samples=SAMPLES,
