@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any, Literal
@@ -23,9 +24,30 @@ logger = logging.getLogger(__name__)
 
 Join = Literal["inner", "outer"]
 
-#: Elements concat_on_disk holds in memory at once; bounds the merge's peak memory
-#: whatever the number of cells (see bench/ for the figures).
+#: Elements concat_on_disk holds in memory at once when it must reindex genes; bounds that
+#: part of the merge's peak memory whatever the number of cells (see bench/).
 MAX_LOADED_ELEMS = 20_000_000
+#: HDF5 metadata cache per input file. concat_on_disk keeps every input open until it is
+#: done, and HDF5's default cache (adaptive, up to 32 MiB) plus its 1 MiB chunk cache per
+#: dataset made the merge grow by about 47 MiB per sample: 2,500-cell checkpoints peaked
+#: at 734 MiB for 12 samples, 2.37 GiB for 48. With 1 MiB and no chunk cache (inputs are
+#: read once, front to back): 278 MiB for 12, 416 MiB for 24, at the same speed.
+INPUT_METADATA_CACHE = 1 << 20
+
+
+@contextlib.contextmanager
+def _open_inputs(paths: list[Path]) -> Iterator[list[h5py.File]]:
+    """Open checkpoints read-only with small HDF5 caches (see INPUT_METADATA_CACHE)."""
+    with contextlib.ExitStack() as stack:
+        files = []
+        for path in paths:
+            f = stack.enter_context(h5py.File(path, "r", rdcc_nbytes=0))
+            config = f.id.get_mdc_config()
+            config.set_initial_size = True
+            config.initial_size = config.min_size = config.max_size = INPUT_METADATA_CACHE
+            f.id.set_mdc_config(config)
+            files.append(f)
+        yield files
 
 
 def _read_frame(path: Path, key: str) -> pd.DataFrame:
@@ -147,9 +169,9 @@ def merge_checkpoints(
                 row.sample,
                 row.genes_filled,
             )
-    with atomic_path(out) as tmp:
+    with atomic_path(out) as tmp, _open_inputs(list(paths.values())) as inputs:
         concat_on_disk(
-            [str(p) for p in paths.values()],
+            inputs,
             tmp,
             join=join,
             merge=None,

@@ -7,10 +7,11 @@ names, an empty or named first header cell (or a header one field short, as R's
 and integral floats such as ``3.0``.
 
 Two parsers share this module's contract. :mod:`scingest.readers._fastdense` (chunked
-ISA-L inflate and a numba kernel) reads the common shape of these files about 40x faster
-than the csv module; anything unusual, and every error, makes it step aside, and
-:func:`_parse` here, the simple reference implementation, reads the file again and words
-the error. Both give the same matrix and names (``tests/test_dense_fast.py``).
+ISA-L inflate and a numba kernel) reads the common shape of these files at close to the
+speed of decompression (``bench/run.py reader``); anything unusual, and every error,
+makes it step aside, and :func:`_parse` here, the simple reference implementation, reads
+the file again and words the error. Both give the same matrix and names
+(``tests/test_dense_fast.py``).
 """
 
 from __future__ import annotations

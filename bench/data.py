@@ -1,0 +1,199 @@
+"""Seed-size synthetic inputs for the benchmarks, made once with a fixed seed and cached.
+
+The seed sample mimics one GEO export of the project's reference dataset: 33,538 genes x
+9,413 cells, about 94.6% zeros, median about 5,500 UMIs per cell, 13 ``MT-`` genes, written
+genes x cells as CSV.gz (the layout of ``GSM5320459_Ctrl1_count_matrix.csv.gz``).
+
+Nothing here holds the dense 33,538 x 9,413 matrix: counts are drawn cell by cell into CSR
+and the text is formatted gene block by gene block by a numba kernel, then piped through
+``gzip -6`` (the level GEO files carry) in a second process.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+
+from scingest.synthetic import barcodes, gene_names
+
+DATA = Path(__file__).resolve().parent / "data"
+N_GENES = 33_538
+N_CELLS = 9_413
+SEED = 20_210_519
+#: Zipf exponent of the gene weights; 1.1 gives about 94.6% zeros at a 5,500-UMI median.
+ZIPF = 1.1
+MEDIAN_UMIS = 5_500.0
+
+
+def seed_counts(
+    *, n_cells: int = N_CELLS, n_genes: int = N_GENES, seed: int = SEED
+) -> tuple[list[str], list[str], sp.csr_matrix]:
+    """Gene names, barcodes and int32 CSR counts (cells x genes) of the seed sample."""
+    rng = np.random.default_rng(seed)
+    genes = gene_names(n_genes)
+    cells = barcodes(n_cells, rng)
+    weights = 1.0 / np.arange(1, n_genes + 1) ** ZIPF
+    weights = weights[rng.permutation(n_genes)]
+    is_mt = np.array([g.startswith("MT-") for g in genes])
+    weights[is_mt] *= 0.05 / weights[is_mt].sum() * weights[~is_mt].sum() / 0.95
+    weights /= weights.sum()
+    lib = rng.lognormal(np.log(MEDIAN_UMIS), 0.5, n_cells)
+    indptr = np.zeros(n_cells + 1, np.int64)
+    indices: list[np.ndarray] = []
+    data: list[np.ndarray] = []
+    for i in range(n_cells):
+        row = rng.poisson(lib[i] * weights)
+        nz = np.flatnonzero(row)
+        indices.append(nz.astype(np.int32))
+        data.append(row[nz].astype(np.int32))
+        indptr[i + 1] = indptr[i] + len(nz)
+    counts = sp.csr_matrix(
+        (np.concatenate(data), np.concatenate(indices), indptr), shape=(n_cells, n_genes)
+    )
+    return genes, cells, counts
+
+
+@numba.njit(cache=True)
+def _format_rows(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, n_cols: int, out: np.ndarray
+) -> int:
+    """Write CSR rows as ``,v,v,...\\n`` (the row name goes before) into ``out``; bytes used."""
+    p = 0
+    digits = np.empty(20, np.uint8)
+    for r in range(len(indptr) - 1):
+        k = indptr[r]
+        for c in range(n_cols):
+            out[p] = 44  # ','
+            p += 1
+            if k < indptr[r + 1] and indices[k] == c:
+                v = data[k]
+                k += 1
+                n = 0
+                while v > 0:
+                    digits[n] = 48 + v % 10
+                    v //= 10
+                    n += 1
+                for j in range(n - 1, -1, -1):
+                    out[p] = digits[j]
+                    p += 1
+            else:
+                out[p] = 48  # '0'
+                p += 1
+        out[p] = 10
+        p += 1
+    return p
+
+
+def write_csv_gz(
+    path: Path, genes: list[str], cells: list[str], counts: sp.csr_matrix, *, block: int = 512
+) -> Path:
+    """Write counts (cells x genes) genes x cells as CSV, gzip -6, atomically."""
+    by_gene = counts.T.tocsr()  # rows are genes
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        gz = subprocess.Popen(["gzip", "-6", "-n", "-c"], stdin=subprocess.PIPE, stdout=fh)
+        assert gz.stdin is not None
+        gz.stdin.write(("," + ",".join(cells) + "\n").encode())
+        out = np.empty(block * len(cells) * 12, np.uint8)
+        for start in range(0, len(genes), block):
+            stop = min(start + block, len(genes))
+            sub = by_gene[start:stop]
+            # one row name before each formatted row: format rows one at a time
+            for r in range(stop - start):
+                row = sub[r : r + 1]
+                n = _format_rows(row.indptr, row.indices, row.data, len(cells), out)
+                gz.stdin.write(genes[start + r].encode())
+                gz.stdin.write(out[:n].tobytes())
+        gz.stdin.close()
+        if gz.wait() != 0:
+            raise RuntimeError("gzip failed")
+    tmp.replace(path)
+    return path
+
+
+def seed_csv_gz() -> Path:
+    """The cached seed sample as CSV.gz, made on first use (about a minute)."""
+    path = DATA / f"seed_{N_GENES}x{N_CELLS}_{SEED}.csv.gz"
+    if not path.exists():
+        genes, cells, counts = cached_seed_counts()
+        write_csv_gz(path, genes, cells, counts)
+    return path
+
+
+def cached_seed_counts() -> tuple[list[str], list[str], sp.csr_matrix]:
+    """:func:`seed_counts`, cached as npz (drawing them takes about 30 s)."""
+    path = DATA / f"seed_{N_GENES}x{N_CELLS}_{SEED}.npz"
+    if path.exists():
+        with np.load(path) as f:
+            counts = sp.csr_matrix((f["data"], f["indices"], f["indptr"]), shape=tuple(f["shape"]))
+            return f["genes"].tolist(), f["cells"].tolist(), counts
+    genes, cells, counts = seed_counts()
+    DATA.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(
+        tmp,
+        data=counts.data,
+        indices=counts.indices,
+        indptr=counts.indptr,
+        shape=np.array(counts.shape),
+        genes=np.array(genes),
+        cells=np.array(cells),
+    )
+    tmp.replace(path)
+    return genes, cells, counts
+
+
+def tiny_csv_gz() -> Path:
+    """A small sample of the same shape, to load numba's caches before timing."""
+    path = DATA / "tiny.csv.gz"
+    if not path.exists():
+        DATA.mkdir(parents=True, exist_ok=True)
+        genes, cells, counts = seed_counts(n_cells=50, n_genes=2_000, seed=1)
+        write_csv_gz(path, genes, cells, counts)
+    return path
+
+
+def write_checkpoints(folder: Path, n: int, *, n_cells: int) -> list[Path]:
+    """``n`` synthetic checkpoints of ``n_cells`` cells each, shaped like ingest_sample's.
+
+    Cells are consecutive slices of the seed counts (wrapping around), so every
+    checkpoint has realistic sparsity; obs and var carry the columns build_sample writes.
+    Existing files are kept (the folder is a cache).
+    """
+    import anndata as ad
+    import pandas as pd
+    import scanpy as sc
+
+    from scingest.sample import write_h5ad
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"S{i:02d}.h5ad" for i in range(n)]
+    if all(p.exists() for p in paths):
+        return paths
+    genes, cells, counts = cached_seed_counts()
+    var = pd.DataFrame(index=pd.Index(genes))
+    var["mt"] = var.index.str.startswith("MT-")
+    var["ribo"] = var.index.str.match(r"^RP[SL]")
+    var["hb"] = var.index.str.match(r"^HB[^P]")
+    for i, path in enumerate(paths):
+        if path.exists():
+            continue
+        rows = (np.arange(n_cells) + i * n_cells) % counts.shape[0]
+        x = counts[rows].astype(np.float32)
+        sample = path.stem
+        obs = pd.DataFrame(index=pd.Index([f"{sample}-{cells[r]}" for r in rows]))
+        obs["sample"] = pd.Categorical([sample] * n_cells)
+        obs["barcode"] = [cells[r] for r in rows]
+        obs["condition"] = pd.Categorical(["Ctrl" if i % 2 else "Pre"] * n_cells)
+        adata = ad.AnnData(X=x, obs=obs, var=var.copy())
+        adata.layers["counts"] = x.copy()
+        sc.pp.calculate_qc_metrics(
+            adata, qc_vars=["mt", "ribo", "hb"], percent_top=(20, 50, 100), inplace=True
+        )
+        adata.uns["scingest"] = {"sample": sample}
+        write_h5ad(adata, path, compression="lzf")
+    return paths
