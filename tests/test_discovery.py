@@ -125,6 +125,8 @@ def test_sheet_tsv_and_csv(tmp_path, sep):
     [
         ([["bad name", "{a}"]], r"line 2: sample name 'bad name' may contain only"),
         ([["../x", "{a}"]], r"line 2: sample name '../x' may contain only"),
+        ([["..", "{a}"]], r"line 2: sample name '..' may contain only"),
+        ([[".hidden", "{a}"]], r"may not start with '\.'"),
         ([["S1", "{a}"], ["S2", "missing.csv"]], r"line 3: path 'missing.csv' of sample 'S2'"),
         ([["S1", "{a}"], ["S1", "{a}"]], r"sample name 'S1' is given by more than one input"),
     ],

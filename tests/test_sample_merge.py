@@ -75,12 +75,15 @@ def test_organisms_and_regex_overrides(sample_file):
         build_sample(path, sample="S", metadata={"barcode": "x"})
 
 
-def test_percent_top_larger_than_gene_count_is_skipped(tmp_path):
+def test_percent_top_larger_than_gene_count_does_not_break_qc(tmp_path):
+    # scanpy raises for percent_top > n_vars; we leave such sizes out of the metrics, and
+    # the top-20 flag, which needs the column, counts all genes (100% with 20 or fewer)
     path = tmp_path / "small.csv"
     path.write_text(",A-1,B-1\nMT-CO1,1,2\nACTB,3,0\n")
     adata = build_sample(path, sample="S", percent_top=(1, 20))
-    assert "pct_counts_in_top_1_genes" in adata.obs.columns
-    assert "pct_counts_in_top_20_genes" not in adata.obs.columns
+    np.testing.assert_allclose(adata.obs["pct_counts_in_top_1_genes"], [75.0, 100.0])
+    np.testing.assert_allclose(adata.obs["pct_counts_in_top_20_genes"], [100.0, 100.0])
+    assert not adata.obs["outlier_top20"].any()
 
 
 def _checkpoint(tmp_path, name, genes, rng, n_cells=5):

@@ -209,10 +209,10 @@ def finalize_sheet(sheet: pd.DataFrame, *, source: str) -> pd.DataFrame:
         )
     for i, row in enumerate(sheet.itertuples(index=False), start=2):
         where = f"{source}, line {i}"
-        if not SAMPLE_NAME.match(row.sample):
+        if not SAMPLE_NAME.match(row.sample) or row.sample.startswith("."):
             raise ScingestError(
                 f"sample name {row.sample!r} may contain only letters, digits, '.', '_' "
-                "and '-' (it becomes a file name)",
+                "and '-', and may not start with '.' (it becomes a file name)",
                 path=where,
             )
         if row.format != "auto" and row.format not in FORMATS:
