@@ -2,7 +2,9 @@
 
 Usage::
 
-    .venv/bin/python bench/run.py [reader] [sample] [merge] [compression] [--repeat N]
+    .venv/bin/python bench/run.py [PART ...] [--repeat N]
+
+PARTs: reader, tenx, sample, merge, compression, workflow.
 
 No part named: all of them. Every candidate runs in a fresh subprocess; its wall time is
 taken around the subprocess (and, where a part of it is the point, inside it), its peak
@@ -31,7 +33,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(BENCH))
 
-PARTS = ("reader", "sample", "merge", "compression")
+PARTS = ("reader", "tenx", "sample", "merge", "compression", "workflow")
 #: cells per synthetic checkpoint in the merge part: seed-size (9,413) x 48 would write
 #: 13 GB twice; 2,500 cells x 33,538 genes keeps 12 vs 48 samples a 4x step in cells.
 MERGE_CELLS = 2_500
@@ -134,6 +136,40 @@ def part_reader(repeat: int) -> None:
     print("  (numba first compile excluded: a warm-up process filled the cache)")
 
 
+def part_tenx(repeat: int) -> None:
+    from data import seed_tenx
+
+    folder, h5 = seed_tenx()
+    print(
+        "\n[tenx] read_counts on the seed sample as a CellRanger 3 folder and .h5, against "
+        "scanpy.read_10x_mtx / read_10x_h5 (whole processes, imports included)"
+    )
+    for kind, path in (("mtx", folder), ("h5", h5)):
+        ours = best(child("tenx_ours", str(path)), label=f"read_counts {kind}", repeat=repeat)
+        theirs = best(
+            child(f"tenx_scanpy_{kind}", str(path)), label=f"scanpy {kind}", repeat=repeat
+        )
+        line(
+            f"read_counts, {kind}",
+            ours["wall"],
+            ours["peak"],
+            f"call {ours['call']:.2f} s, {ours['format']}",
+        )
+        line(
+            f"scanpy.read_10x_{kind}",
+            theirs["wall"],
+            theirs["peak"],
+            f"call {theirs['call']:.2f} s, {theirs['format']}",
+        )
+        same = "yes" if ours["fingerprint"] == theirs["fingerprint"] else "NO"
+        print(
+            f"  => {kind}: read_counts {ours['wall'] / theirs['wall']:.2f}x scanpy's time "
+            f"(process), {ours['call'] / theirs['call']:.2f}x (call), "
+            f"{ours['peak'] / theirs['peak']:.2f}x its peak RSS (target <= 1x time, CSR); "
+            f"same counts and names: {same}"
+        )
+
+
 def part_sample(repeat: int) -> None:
     from data import seed_csv_gz, tiny_csv_gz
 
@@ -157,22 +193,38 @@ def part_sample(repeat: int) -> None:
 
 
 def part_merge(repeat: int) -> None:
-    from scingest.merge import MAX_LOADED_ELEMS
+    from scingest.h5stream import BLOCK_NNZ
 
     folder = BENCH / "data" / f"checkpoints_{MERGE_CELLS}"
     print(
-        f"\n[merge] merge_checkpoints (inner join, max_loaded_elems={MAX_LOADED_ELEMS:,}) of "
-        f"synthetic checkpoints, {MERGE_CELLS:,} cells x 33,538 genes each"
+        f"\n[merge] merge_checkpoints (inner join, lzf, block_nnz={BLOCK_NNZ:,}) of synthetic "
+        f"checkpoints, {MERGE_CELLS:,} cells x 33,538 genes each, against anndata's "
+        "experimental.concat_on_disk (the library merge it replaces) on the same files"
     )
     run(child("checkpoints", str(folder), "48"), label="writing checkpoints")
-    results = {}
+    results: dict[tuple[str, int], dict[str, Any]] = {}
     for n in (12, 48):
-        out = BENCH / "data" / f"merged_{n}.h5ad"
-        results[n] = best(child("merge", str(folder), str(n), str(out)), label="merge", repeat=1)
-        out.unlink(missing_ok=True)
-        line(f"{n} samples ({n * MERGE_CELLS:,} cells)", results[n]["wall"], results[n]["peak"])
-    ratio = results[48]["peak"] / results[12]["peak"]
-    print(f"  => peak RSS 48 vs 12 samples: {ratio:.2f}x (target within 1.2x)")
+        for name in ("merge", "concat_on_disk"):
+            out = BENCH / "data" / f"merged_{n}.h5ad"
+            result = best(child(name, str(folder), str(n), str(out)), label=name, repeat=1)
+            results[name, n] = result
+            size = out.stat().st_size
+            out.unlink(missing_ok=True)
+            line(
+                f"{name} {n} samples ({n * MERGE_CELLS:,} cells)",
+                result["wall"],
+                result["peak"],
+                f"{mib(size)} on disk",
+            )
+    for name in ("merge", "concat_on_disk"):
+        ratio = results[name, 48]["peak"] / results[name, 12]["peak"]
+        print(f"  => {name}: peak RSS 48 vs 12 samples {ratio:.2f}x (target within 1.2x)")
+    for n in (12, 48):
+        mine, lib = results["merge", n], results["concat_on_disk", n]
+        print(
+            f"  => {n} samples: merge vs concat_on_disk: {mine['wall'] / lib['wall']:.2f}x the "
+            f"time, {mine['peak'] / lib['peak']:.2f}x the peak RSS"
+        )
 
 
 def part_compression(repeat: int) -> None:
@@ -198,6 +250,68 @@ def part_compression(repeat: int) -> None:
 
 
 # ---------------------------------------------------------------------------- children
+
+
+#: The 12 samples of the workflow part: names as in the reference GEO series, all linked
+#: to the seed file (content does not change the work; 12 distinct files would take 18 min
+#: to make).
+WORKFLOW_SAMPLES = [f"{c}{d}" for c in ("Ctrl", "Pre", "Post") for d in range(1, 5)]
+
+
+def part_workflow(repeat: int) -> None:
+    import shutil
+
+    import pandas as pd
+    from data import seed_csv_gz
+
+    seed = seed_csv_gz()
+    folder = BENCH / "data" / "geo12"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, sample in enumerate(WORKFLOW_SAMPLES):
+        link = folder / f"GSM{5320459 + i}_{sample}_count_matrix.csv.gz"
+        if not link.exists():
+            os.link(seed, link)
+    print(
+        f"\n[workflow] 12 seed-size samples ({len(WORKFLOW_SAMPLES)} x 33,538 x 9,413), from "
+        "nothing to results/merged.h5ad, against the tutorial's putting-it-all-together script"
+    )
+    work = BENCH / "data" / "workflow_run"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    snakemake = [
+        str(Path(sys.executable).parent / "snakemake"),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(work),
+        "--configfile",
+        str(REPO / "config" / "config.yaml"),
+        "--cores",
+        "2",
+        "--quiet",
+        "--config",
+        f"input_dir={folder}",
+        "--",
+        "results/merged.h5ad",
+    ]
+    ours = run(snakemake, label="snakemake")
+    jobs = {
+        tsv.parent.name + "/" + tsv.stem: pd.read_csv(tsv, sep="\t")["max_rss"].iloc[0]
+        for tsv in sorted((work / "benchmarks").rglob("*.tsv"))
+    }
+    tut = run(child("tutorial_all", str(folder), str(work / "tutorial.h5ad")), label="tutorial")
+    line("snakemake --cores 2, whole run", ours["wall"], ours["peak"], "peak of any process")
+    worst = max(jobs, key=jobs.get)
+    line(f"  largest job: {worst}", 0, jobs[worst] * 2**20, "(snakemake benchmark max_rss)")
+    line("tutorial script, whole process", tut["wall"], tut["peak"])
+    print(
+        f"  => speed-up over the tutorial script: {tut['wall'] / ours['wall']:.1f}x (target >= 8x)"
+    )
+    print(
+        f"  => largest job peak RSS {mib(jobs[worst] * 2**20)} (target <= 1.5 GiB); the tutorial "
+        f"script {mib(tut['peak'])}"
+    )
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def fingerprint(matrix: Any, cells: Any, genes: Any) -> str:
@@ -282,7 +396,66 @@ def run_child(name: str, args: list[str]) -> dict[str, Any]:
         folder, n = Path(args[0]), int(args[1])
         paths = {f"S{i:02d}": folder / f"S{i:02d}.h5ad" for i in range(n)}
         t1 = time.perf_counter()
-        merge_checkpoints(paths, args[2], join="inner")
+        merge_checkpoints(paths, args[2], join="inner", compression="lzf")
+        return {"call": time.perf_counter() - t1}
+    if name == "tenx_ours":
+        from scingest.readers import read_counts
+
+        t1 = time.perf_counter()
+        adata = read_counts(args[0])
+        matrix = adata.X
+        return {
+            "call": time.perf_counter() - t1,
+            "format": type(matrix).__name__,
+            "fingerprint": fingerprint(matrix, adata.obs_names, adata.var_names),
+        }
+    if name.startswith("tenx_scanpy_"):
+        import scanpy as sc
+        import scipy.sparse as sp
+
+        t1 = time.perf_counter()
+        reader = sc.read_10x_mtx if name.endswith("mtx") else sc.read_10x_h5
+        adata = reader(args[0])
+        call = time.perf_counter() - t1
+        return {
+            "call": call,
+            "format": type(adata.X).__name__,
+            "fingerprint": fingerprint(sp.csr_matrix(adata.X), adata.obs_names, adata.var_names),
+        }
+    if name == "tutorial_all":  # the tutorial's script, with the same QC metrics as ours
+        import re
+
+        import anndata as ad
+        import pandas as pd
+        import scanpy as sc
+        import scipy.sparse as sp
+
+        pattern = re.compile(r"(GSM\d+)_(([A-Za-z]+)(\d+))_count_matrix\.csv\.gz")
+        adatas = {}
+        for path in sorted(Path(args[0]).glob("*.csv.gz")):
+            sample_id, sample, condition, donor = pattern.fullmatch(path.name).groups()
+            df = pd.read_csv(path, index_col=0)
+            adata = ad.AnnData(
+                sp.csr_matrix(df.T.values),
+                obs=pd.DataFrame(index=df.columns),
+                var=pd.DataFrame(index=df.index),
+            )
+            adata.obs["sample_id"], adata.obs["condition"] = sample_id, condition
+            adata.obs["donor"] = int(donor)
+            adatas[sample] = adata
+            del df
+        adata = ad.concat(adatas, label="sample", index_unique="-")
+        adata.layers["counts"] = adata.X.copy()
+        adata.var["mt"] = adata.var_names.str.startswith("MT-")
+        sc.pp.calculate_qc_metrics(adata, qc_vars=["mt"], inplace=True, log1p=True)
+        adata.write_h5ad(args[1])
+        return {"call": time.perf_counter() - t0}
+    if name == "concat_on_disk":
+        from anndata.experimental import concat_on_disk
+
+        folder, n = Path(args[0]), int(args[1])
+        t1 = time.perf_counter()
+        concat_on_disk([folder / f"S{i:02d}.h5ad" for i in range(n)], args[2], join="inner")
         return {"call": time.perf_counter() - t1}
     raise SystemExit(f"unknown child {name}")
 

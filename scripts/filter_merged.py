@@ -4,4 +4,9 @@ from scingest.logs import workflow_step
 with workflow_step(snakemake.log[0]):
     from scingest.filtering import filter_merged
 
-    filter_merged(snakemake.input.h5ad, snakemake.output.h5ad, min_cells=snakemake.params.min_cells)
+    filter_merged(
+        snakemake.input.h5ad,
+        snakemake.output.h5ad,
+        min_cells=snakemake.params.min_cells,
+        compression=snakemake.params.compression,
+    )

@@ -8,5 +8,6 @@ with workflow_step(snakemake.log[0]):
         dict(zip(snakemake.params.samples, snakemake.input.h5ads, strict=True)),
         snakemake.output.h5ad,
         join=snakemake.params.join,
+        compression=snakemake.params.compression,
         report=snakemake.output.report,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import anndata as ad
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -157,3 +158,135 @@ def test_merge_var_keeps_only_agreeing_columns():
     assert merged["ids"].tolist() == ["E1", "E2", "E3"]
     b.loc["G2", "ids"] = "OTHER"
     assert "ids" not in merge_var({"a": a, "b": b}, pd.Index(["G1", "G2", "G3"])).columns
+
+
+def _reference(paths, join):
+    """What anndata's in-memory concat gives, for comparison with the streamed merge."""
+    adatas = [ad.read_h5ad(p) for _, p in sorted(paths.items())]
+    return ad.concat(adatas, join=join, merge="same")
+
+
+@pytest.mark.parametrize("join", ["inner", "outer"])
+def test_merge_equals_in_memory_concat_whatever_the_block_size(tmp_path, join):
+    rng = np.random.default_rng(4)
+    genes = [f"G{i}" for i in range(30)]
+    paths = {
+        "S1": _checkpoint(tmp_path, "S1", genes, rng, 9)[0],
+        "S2": _checkpoint(tmp_path, "S2", [*genes[5:], "X1", "X2"], rng, 4)[0],
+        "S3": _checkpoint(tmp_path, "S3", genes[::-1], rng, 7)[0],
+    }
+    expected = _reference(paths, join)
+    for block_nnz, compression in [(1, "none"), (25, "gzip"), (10**6, "lzf")]:
+        out = tmp_path / f"m_{block_nnz}.h5ad"
+        merge_checkpoints(paths, out, join=join, block_nnz=block_nnz, compression=compression)
+        merged = ad.read_h5ad(out)
+        assert merged.obs_names.tolist() == expected.obs_names.tolist()
+        assert set(merged.var_names) == set(expected.var_names)
+        assert merged.X.has_sorted_indices and merged.layers["counts"].has_sorted_indices
+        merged = merged[:, expected.var_names]
+        for got, want in [
+            (merged.X, expected.X),
+            (merged.layers["counts"], expected.layers["counts"]),
+        ]:
+            assert sp.isspmatrix_csr(got)
+            np.testing.assert_array_equal(got.toarray(), want.toarray())
+        pd.testing.assert_frame_equal(
+            merged.obs.drop(columns="sample"),
+            expected.obs.drop(columns="sample"),
+            check_categorical=False,
+        )
+        with h5py.File(out) as f:
+            stored = f["X/data"].compression
+        assert stored == (None if compression == "none" else compression)
+
+
+def test_merge_of_one_sample_is_that_sample(tmp_path):
+    rng = np.random.default_rng(5)
+    path, counts = _checkpoint(tmp_path, "A1", ["MT-CO1", "ACTB", "GAPDH"], rng)
+    merge_checkpoints({"A1": path}, tmp_path / "m.h5ad", report=tmp_path / "r.tsv")
+    merged, sample = ad.read_h5ad(tmp_path / "m.h5ad"), ad.read_h5ad(path)
+    np.testing.assert_array_equal(merged.X.toarray(), counts.toarray())
+    assert merged.obs_names.tolist() == sample.obs_names.tolist()
+    assert merged.var_names.tolist() == sample.var_names.tolist()
+    assert merged.obs["sample"].cat.categories.tolist() == ["A1"]
+    assert pd.read_csv(tmp_path / "r.tsv", sep="\t")["genes_dropped"].tolist() == [0]
+
+
+def _with_obsm(tmp_path, name, features, rng, n_cells=4, extra=None):
+    genes = ["MT-CO1", "ACTB", "GAPDH"]
+    x = sp.csr_matrix(rng.poisson(2, (n_cells, 3)).astype(np.float32))
+    adata = ad.AnnData(
+        x,
+        obs=pd.DataFrame(
+            {"sample": pd.Categorical([name] * n_cells), **(extra or {})},
+            index=[f"{name}-C{i}" for i in range(n_cells)],
+        ),
+        var=pd.DataFrame(index=genes),
+    )
+    adata.layers["counts"] = x.copy()
+    if features is not None:
+        adt = sp.csr_matrix(rng.poisson(5, (n_cells, len(features))).astype(np.float32))
+        adata.obsm["protein_counts"] = adt
+        adata.uns["feature_names"] = {"protein_counts": np.array(features, dtype=object)}
+    path = tmp_path / f"{name}.h5ad"
+    write_h5ad(adata, path)
+    return path, adata
+
+
+@pytest.mark.parametrize("join", ["inner", "outer"])
+def test_merge_aligns_other_features_by_name(tmp_path, join):
+    rng = np.random.default_rng(6)
+    a, ada = _with_obsm(tmp_path, "A", ["CD3", "CD4", "CD8"], rng)
+    b, adb = _with_obsm(tmp_path, "B", ["CD8", "CD3", "CD19"], rng)
+    merge_checkpoints({"A": a, "B": b}, tmp_path / "m.h5ad", join=join, block_nnz=3)
+    merged = ad.read_h5ad(tmp_path / "m.h5ad")
+    names = list(merged.uns["feature_names"]["protein_counts"])
+    expected = ["CD3", "CD8"] if join == "inner" else ["CD3", "CD4", "CD8", "CD19"]
+    assert names == expected
+    adt = merged.obsm["protein_counts"].toarray()
+    for adata, rows, own in [
+        (ada, slice(0, 4), ["CD3", "CD4", "CD8"]),
+        (adb, slice(4, 8), ["CD8", "CD3", "CD19"]),
+    ]:
+        for j, feature in enumerate(names):
+            want = (
+                adata.obsm["protein_counts"][:, own.index(feature)].toarray().ravel()
+                if feature in own
+                else 0
+            )
+            np.testing.assert_array_equal(adt[rows, j], want)
+
+
+def test_merge_leaves_out_obsm_of_some_samples_and_fills_missing_obs(tmp_path, caplog):
+    rng = np.random.default_rng(7)
+    a, _ = _with_obsm(tmp_path, "A", ["CD3"], rng, extra={"donor": [1, 1, 2, 2], "ok": [True] * 4})
+    b, _ = _with_obsm(tmp_path, "B", None, rng, extra={"batch": ["x", "y", "x", "y"]})
+    with caplog.at_level("WARNING"):
+        merge_checkpoints({"A": a, "B": b}, tmp_path / "m.h5ad")
+    assert "obsm['protein_counts'] is in only some samples" in caplog.text
+    merged = ad.read_h5ad(tmp_path / "m.h5ad")
+    assert "protein_counts" not in merged.obsm
+    assert merged.obs["donor"].dtype == "Int64"
+    assert merged.obs["donor"].tolist()[:4] == [1, 1, 2, 2] and merged.obs["donor"][4:].isna().all()
+    assert merged.obs["ok"].dtype == "boolean" and merged.obs["ok"][4:].isna().all()
+    assert merged.obs["batch"][:4].isna().all() and merged.obs["batch"][4:].tolist() == [
+        "x",
+        "y",
+        "x",
+        "y",
+    ]
+
+
+def test_filtered_merge_keeps_other_features_of_passing_cells(tmp_path):
+    from scingest.filtering import filter_merged
+
+    rng = np.random.default_rng(8)
+    a, ada = _with_obsm(tmp_path, "A", ["CD3", "CD4"], rng, extra={"qc_pass": [True, False] * 2})
+    merge_checkpoints({"A": a}, tmp_path / "m.h5ad")
+    filter_merged(tmp_path / "m.h5ad", tmp_path / "f.h5ad", min_cells=0, chunk_nnz=2)
+    filtered = ad.read_h5ad(tmp_path / "f.h5ad")
+    assert filtered.obs_names.tolist() == ["A-C0", "A-C2"]
+    np.testing.assert_array_equal(
+        filtered.obsm["protein_counts"].toarray(), ada.obsm["protein_counts"][[0, 2]].toarray()
+    )
+    assert list(filtered.uns["feature_names"]["protein_counts"]) == ["CD3", "CD4"]

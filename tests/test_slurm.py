@@ -120,7 +120,6 @@ def test_too_small_memory_request_is_retried_with_more(tmp_path, slurm):
     """Attempt 1 asks for 64 MB, less than Python with scanpy takes; SLURM kills it for
     memory (JobAcctGatherParams=OverMemoryKill on the CI cluster, cgroups on most others),
     Snakemake resubmits (profile: retries), and attempt 2 asks for more and succeeds."""
-    # two samples: a one-sample merge trips concat_on_disk (str path) at the time of writing
     contents = make_geo_folder(tmp_path / "data", GEO_SAMPLES[:2])
     first_mb, retry_mb = 64, 1500
     run = run_on_slurm(

@@ -7,46 +7,31 @@ Streams the merged file's matrices in row blocks, so memory stays bounded by the
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from os import PathLike
 
 import h5py
 import numpy as np
-import scipy.sparse as sp
 from anndata.io import read_elem, sparse_dataset, write_elem
 
 from .errors import ScingestError
 from .files import atomic_path
+from .h5stream import BLOCK_NNZ, Compression, check_csr, create_csr, row_blocks, stream_rows
 from .provenance import h5ad_safe
 
 logger = logging.getLogger(__name__)
 
-#: Stored values read at once; bounds memory (about 12 bytes each for float32 counts).
-CHUNK_NNZ = 20_000_000
-
-
-def _row_blocks(indptr: np.ndarray, chunk_nnz: int) -> Iterator[tuple[int, int]]:
-    """Row ranges holding at most ``chunk_nnz`` stored values (at least one row each)."""
-    n_rows = len(indptr) - 1
-    start = 0
-    while start < n_rows:
-        stop = int(np.searchsorted(indptr, indptr[start] + chunk_nnz, side="right")) - 1
-        stop = min(max(stop, start + 1), n_rows)
-        yield start, stop
-        start = stop
-
 
 def _matrices(f: h5py.File) -> list[str]:
-    """Keys of the cells x genes matrices of a file: ``X`` and each layer."""
+    """Keys of the per-cell matrices of a file: ``X``, each layer and each ``obsm`` CSR."""
     keys = ["X"]
-    if "layers" in f:
-        keys += [f"layers/{name}" for name in f["layers"]]
+    keys += [f"layers/{name}" for name in f.get("layers", [])]
     for key in keys:
-        if f[key].attrs.get("encoding-type") != "csr_matrix":
-            raise ScingestError(
-                f"{key} is {f[key].attrs.get('encoding-type', 'dense')}, expected csr_matrix",
-                path=f.filename,
-            )
+        check_csr(f[key], key)
+    keys += [
+        f"obsm/{name}"
+        for name in f.get("obsm", [])
+        if f[f"obsm/{name}"].attrs.get("encoding-type") == "csr_matrix"
+    ]
     return keys
 
 
@@ -55,13 +40,15 @@ def filter_merged(
     out: str | PathLike[str],
     *,
     min_cells: int = 3,
-    chunk_nnz: int = CHUNK_NNZ,
+    chunk_nnz: int = BLOCK_NNZ,
+    compression: Compression = "none",
 ) -> dict[str, int]:
     """Write the cells of ``merged`` with ``obs["qc_pass"]`` and the genes detected in at
     least ``min_cells`` of those cells to ``out``.
 
-    ``X``, every layer, ``obs`` and ``var`` are subset; ``var["n_cells_pass"]`` holds each
-    kept gene's number of passing cells; ``uns["scingest"]["filter"]`` records the numbers.
+    ``X``, every layer, ``obs`` and ``var`` are subset (``obsm`` matrices by cell only);
+    ``var["n_cells_pass"]`` holds each kept gene's number of passing cells;
+    ``uns["scingest"]["filter"]`` records the numbers.
     Returns cells and genes before and after.
     """
     with h5py.File(merged, "r") as f:
@@ -74,11 +61,9 @@ def filter_merged(
             )
         keep_cells = obs["qc_pass"].to_numpy(dtype=bool)
         keys = _matrices(f)
-        indptr = f["X/indptr"][:]
-        blocks = list(_row_blocks(indptr, chunk_nnz))
         matrix = sparse_dataset(f["X"])
         n_cells = np.zeros(len(var), dtype=np.int64)
-        for start, stop in blocks:
+        for start, stop in row_blocks(f["X/indptr"][:], chunk_nnz):
             block = matrix[start:stop][keep_cells[start:stop]]
             block.eliminate_zeros()
             n_cells += np.bincount(block.indices, minlength=len(var))
@@ -104,16 +89,12 @@ def filter_merged(
             for key in ("layers", "obsm", "varm", "obsp", "varp"):
                 write_elem(g, key, {})
             for key in keys:
-                source = sparse_dataset(f[key])
+                # obsm matrices (other feature types) keep all their columns
+                columns = None if key.startswith("obsm/") else keep_genes
+                width = int(f[key].attrs["shape"][1]) if columns is None else int(columns.sum())
                 dtype = f[f"{key}/data"].dtype
-                empty = sp.csr_matrix((0, int(keep_genes.sum())), dtype=dtype)
-                empty.indptr = empty.indptr.astype(np.int64)
-                write_elem(g, key, empty)
-                target = sparse_dataset(g[key])
-                for start, stop in blocks:
-                    block = source[start:stop][keep_cells[start:stop]][:, keep_genes]
-                    if block.shape[0]:
-                        target.append(sp.csr_matrix(block))
+                target = create_csr(g, key, width, dtype, compression=compression)
+                stream_rows(f[key], target, rows=keep_cells, columns=columns, block_nnz=chunk_nnz)
             write_elem(g, "uns", uns)
     logger.info(
         "filtered %s: %d of %d cells pass QC, %d of %d genes in at least %d of them",

@@ -1,10 +1,21 @@
-"""Merge per-sample checkpoints into one AnnData on disk, in bounded memory."""
+"""Merge per-sample checkpoints into one AnnData on disk, in bounded memory.
+
+Why not ``anndata.experimental.concat_on_disk``, which this module used at first: it keeps
+every input open and holds every sample's ``var`` (index and table) in memory at once, so
+its peak grew by about 12 MiB per sample of 33,538 genes (``bench/run.py merge``, 2,500
+cells per sample: 352 MiB for 12 samples, 924 MiB for 48, 2.6x for 4x the cells); it
+writes the matrices uncompressed; and it aligns ``obsm`` matrices by position, not by
+feature name. Here one sample is open at a time: genes, ``var`` and ``obsm`` feature names
+are merged incrementally (memory grows with the number of distinct genes, not samples),
+``obs`` is written column by column, and matrices are streamed in row blocks through
+anndata's backed sparse datasets. Output layout and semantics follow ``anndata.concat``.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Any, Literal
@@ -13,67 +24,294 @@ import anndata as ad
 import h5py
 import numpy as np
 import pandas as pd
-from anndata.experimental import concat_on_disk
 from anndata.io import read_elem, write_elem
 
 from .errors import ScingestError
 from .files import atomic_path
+from .h5stream import BLOCK_NNZ, Compression, check_csr, create_csr, stream_rows
 from .provenance import h5ad_safe, package_versions
 
 logger = logging.getLogger(__name__)
 
 Join = Literal["inner", "outer"]
 
-#: Elements concat_on_disk holds in memory at once when it must reindex genes; bounds that
-#: part of the merge's peak memory whatever the number of cells (see bench/).
-MAX_LOADED_ELEMS = 20_000_000
-#: HDF5 metadata cache per input file. concat_on_disk keeps every input open until it is
-#: done, and HDF5's default cache (adaptive, up to 32 MiB) plus its 1 MiB chunk cache per
-#: dataset made the merge grow by about 47 MiB per sample: 2,500-cell checkpoints peaked
-#: at 734 MiB for 12 samples, 2.37 GiB for 48. With 1 MiB and no chunk cache (inputs are
-#: read once, front to back): 278 MiB for 12, 416 MiB for 24, at the same speed.
-INPUT_METADATA_CACHE = 1 << 20
+
+def _open(path: Path) -> h5py.File:
+    # inputs are read once, front to back: no chunk cache (1 MiB per dataset otherwise)
+    return h5py.File(path, "r", rdcc_nbytes=0)
 
 
-@contextlib.contextmanager
-def _open_inputs(paths: list[Path]) -> Iterator[list[h5py.File]]:
-    """Open checkpoints read-only with small HDF5 caches (see INPUT_METADATA_CACHE)."""
-    with contextlib.ExitStack() as stack:
-        files = []
-        for path in paths:
-            f = stack.enter_context(h5py.File(path, "r", rdcc_nbytes=0))
-            config = f.id.get_mdc_config()
-            config.set_initial_size = True
-            config.initial_size = config.min_size = config.max_size = INPUT_METADATA_CACHE
-            f.id.set_mdc_config(config)
-            files.append(f)
-        yield files
+def _index(group: h5py.Group) -> pd.Index:
+    """The index of a stored dataframe, without reading its columns."""
+    return pd.Index(read_elem(group[group.attrs["_index"]]))
 
 
-def _read_frame(path: Path, key: str) -> pd.DataFrame:
-    with h5py.File(path, "r") as f:
-        return read_elem(f[key])
+def _feature_names(f: h5py.File, key: str) -> pd.Index | None:
+    """Names of the columns of ``obsm[key]``, as the readers store them in ``uns``."""
+    stored = f.get(f"uns/feature_names/{key}")
+    return None if stored is None else pd.Index(read_elem(stored))
 
 
-def _read_uns(path: Path) -> dict[str, Any]:
-    with h5py.File(path, "r") as f:
-        return read_elem(f["uns"]) if "uns" in f else {}
+def combine_genes(genes: pd.Index | None, other: pd.Index, *, join: Join) -> pd.Index:
+    """One step of the gene join: the first sample's order, new genes appended (outer)."""
+    if genes is None:
+        return other
+    if join == "inner":
+        return genes[genes.isin(other)]
+    return genes.append(other[~other.isin(genes)])
+
+
+class VarMerger:
+    """Merge ``var`` tables one sample at a time: keep a column where every sample that has
+    a gene agrees on its value (a gene absent from a sample does not count as disagreement).
+
+    Holds one table over the genes seen so far, never one per sample.
+    """
+
+    def __init__(self) -> None:
+        self._values: pd.DataFrame | None = None
+        self._dtypes: dict[str, Any] = {}
+
+    def add(self, frame: pd.DataFrame) -> None:
+        for column in frame.columns:
+            self._dtypes.setdefault(column, frame[column].dtype)
+        frame = frame.astype(object)
+        if self._values is None:
+            self._values = frame
+            return
+        columns = [c for c in self._values.columns if c in frame.columns]
+        old, new = self._values[columns], frame[columns]
+        common = old.index.intersection(new.index)
+        agreeing = []
+        for column in columns:
+            a, b = old.loc[common, column], new.loc[common, column]
+            both = a.notna() & b.notna()
+            if a[both].equals(b[both]):
+                agreeing.append(column)
+        self._values = old[agreeing].combine_first(new[agreeing])[agreeing]
+
+    def result(self, genes: pd.Index) -> pd.DataFrame:
+        out = pd.DataFrame(index=genes)
+        if self._values is None:
+            return out
+        for column in self._values.columns:
+            values = self._values[column].reindex(genes)
+            if not values.notna().all():
+                continue
+            dtype = self._dtypes[column]
+            out[column] = (
+                pd.Categorical(values)
+                if isinstance(dtype, pd.CategoricalDtype)
+                else values.astype(dtype)
+            )
+        return out
+
+
+def merge_var(
+    frames: Mapping[str, pd.DataFrame] | Iterable[pd.DataFrame], genes: pd.Index
+) -> pd.DataFrame:
+    """Merge ``var`` tables (see :class:`VarMerger`) over ``genes``."""
+    merger = VarMerger()
+    for frame in frames.values() if isinstance(frames, Mapping) else frames:
+        merger.add(frame)
+    return merger.result(genes)
+
+
+@dataclass
+class _Plan:
+    """What the merged file holds, from one pass over the inputs' annotations."""
+
+    genes: pd.Index | None = None
+    var: VarMerger = field(default_factory=VarMerger)
+    n_obs: dict[str, int] = field(default_factory=dict)
+    obs_columns: dict[str, None] = field(default_factory=dict)
+    layers: dict[str, None] | None = None
+    obsm: dict[str, pd.Index | None] | None = None
+    obsm_partial: set[str] = field(default_factory=set)
+    dtypes: dict[str, np.dtype] = field(default_factory=dict)
+    uns: dict[str, Any] = field(default_factory=dict)
+
+
+def _plan(paths: Mapping[str, Path], join: Join) -> _Plan:
+    plan = _Plan()
+    for sample, path in paths.items():
+        with _open(path) as f:
+            var = read_elem(f["var"])
+            if not var.index.is_unique:
+                dup = var.index[var.index.duplicated()][0]
+                raise ScingestError(
+                    f"gene {dup!r} occurs twice in var: not a checkpoint", path=path
+                )
+            plan.genes = combine_genes(plan.genes, var.index, join=join)
+            plan.var.add(var)
+            del var
+            check_csr(f["X"], "X")
+            plan.n_obs[sample] = int(f["X"].attrs["shape"][0])
+            plan.obs_columns.update(dict.fromkeys(f["obs"].attrs["column-order"]))
+            layers = dict.fromkeys(f["layers"]) if "layers" in f else {}
+            plan.layers = (
+                layers if plan.layers is None else {k: None for k in plan.layers if k in layers}
+            )
+            for key in ["X", *(f"layers/{k}" for k in layers)]:
+                check_csr(f[key], key)
+                dtype = f[f"{key}/data"].dtype
+                plan.dtypes[key] = np.result_type(plan.dtypes.get(key, dtype), dtype)
+            obsm = {
+                k: _feature_names(f, k)
+                for k in f.get("obsm", [])
+                if f[f"obsm/{k}"].attrs.get("encoding-type") == "csr_matrix"
+            }
+            if plan.obsm is None:
+                plan.obsm = obsm
+            else:
+                plan.obsm_partial |= set(plan.obsm) ^ set(obsm)
+                plan.obsm = {
+                    k: None
+                    if names is None or obsm[k] is None
+                    else combine_genes(names, obsm[k], join=join)
+                    for k, names in plan.obsm.items()
+                    if k in obsm
+                }
+            for k in obsm:
+                key = f"obsm/{k}"
+                dtype = f[f"{key}/data"].dtype
+                plan.dtypes[key] = np.result_type(plan.dtypes.get(key, dtype), dtype)
+            uns = f.get("uns/scingest")
+            plan.uns[sample] = read_elem(uns) if uns is not None else {}
+    return plan
+
+
+def _column_part(f: h5py.File, column: str) -> pd.Series | None:
+    stored = f["obs"].get(column)
+    if stored is None:
+        return None
+    values = read_elem(stored)
+    return pd.Series(values, dtype=values.dtype if hasattr(values, "dtype") else None)
+
+
+def _as_writable(values: pd.Series) -> Any:
+    """A concatenated obs column as anndata writes it (nullable where a sample lacked it)."""
+    if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype != object:
+        return (
+            values.array
+            if isinstance(values.dtype, pd.api.extensions.ExtensionDtype)
+            else values.to_numpy()
+        )
+    present = values.dropna()
+    kinds = {type(v) for v in present}
+    if all(issubclass(k, str) for k in kinds):
+        return pd.Categorical(values) if values.isna().any() else values.to_numpy()
+    if all(issubclass(k, bool | np.bool_) for k in kinds):
+        return pd.array(values, dtype="boolean")
+    if all(issubclass(k, int | np.integer) and not issubclass(k, bool | np.bool_) for k in kinds):
+        return pd.array(values, dtype="Int64")
+    if all(issubclass(k, int | float | np.number) for k in kinds):
+        return values.astype(float).to_numpy()
+    return values.astype(str).to_numpy()
+
+
+def _concat_column(parts: list[pd.Series | None], n_obs: list[int]) -> Any:
+    if all(p is not None and isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
+        return pd.api.types.union_categoricals([p.array for p in parts])
+    filled = [
+        pd.Series([pd.NA] * n, dtype=object)
+        if p is None
+        else p.astype(object)
+        if isinstance(p.dtype, pd.CategoricalDtype)
+        else p
+        for p, n in zip(parts, n_obs, strict=True)
+    ]
+    return _as_writable(pd.concat(filled, ignore_index=True))
+
+
+def _write_obs(out: h5py.File, paths: Mapping[str, Path], plan: _Plan) -> None:
+    """obs one column at a time: memory is one column of all cells, not the whole table."""
+    names = []
+    for path in paths.values():
+        with _open(path) as f:
+            names.append(_index(f["obs"]))
+    index = names[0].append(names[1:]) if len(names) > 1 else names[0]
+    if not index.is_unique:
+        dup = index[index.duplicated()][0]
+        raise ScingestError(f"cell name {dup!r} occurs in more than one checkpoint")
+    write_elem(out, "obs", pd.DataFrame(index=index))
+    del names, index
+    n_obs = list(plan.n_obs.values())
+    columns = list(plan.obs_columns)
+    for column in columns:
+        parts = []
+        for path in paths.values():
+            with _open(path) as f:
+                parts.append(_column_part(f, column))
+        if column == "sample":
+            values: Any = pd.Categorical(np.repeat(list(paths), n_obs), categories=list(paths))
+        else:
+            values = _concat_column(parts, n_obs)
+        write_elem(out["obs"], column, values)
+    out["obs"].attrs["column-order"] = np.array(columns, dtype=object)
+
+
+def _column_map(source: pd.Index, target: pd.Index) -> np.ndarray | None:
+    """Positions of ``source`` in ``target`` (-1 where absent); ``None`` when identical."""
+    if source.equals(target):
+        return None
+    return target.get_indexer(source)
+
+
+def _write_matrices(
+    out: h5py.File,
+    paths: Mapping[str, Path],
+    plan: _Plan,
+    *,
+    compression: Compression,
+    block_nnz: int,
+) -> None:
+    assert plan.genes is not None and plan.obsm is not None and plan.layers is not None
+    write_elem(out, "layers", {})
+    write_elem(out, "obsm", {})
+    keys = ["X", *(f"layers/{k}" for k in plan.layers)]
+    targets = {
+        key: create_csr(out, key, len(plan.genes), plan.dtypes[key], compression=compression)
+        for key in keys
+    }
+    widths = {}
+    for path in paths.values():
+        with _open(path) as f:
+            for k in plan.obsm:
+                widths.setdefault(k, set()).add(int(f[f"obsm/{k}"].attrs["shape"][1]))
+    obsm_keys = []
+    for k, names in plan.obsm.items():
+        if names is None and len(widths[k]) > 1:
+            logger.warning(
+                "obsm[%r] has different widths across samples and no feature names: "
+                "left out of the merge",
+                k,
+            )
+            continue
+        width = len(names) if names is not None else widths[k].pop()
+        key = f"obsm/{k}"
+        targets[key] = create_csr(out, key, width, plan.dtypes[key], compression=compression)
+        obsm_keys.append((k, key, names))
+    for path in paths.values():
+        with _open(path) as f:
+            genes_map = _column_map(_index(f["var"]), plan.genes)
+            for key in keys:
+                stream_rows(f[key], targets[key], column_map=genes_map, block_nnz=block_nnz)
+            for k, key, names in obsm_keys:
+                column_map = None if names is None else _column_map(_feature_names(f, k), names)
+                stream_rows(f[key], targets[key], column_map=column_map, block_nnz=block_nnz)
+    plan.obsm = {k: names for k, _, names in obsm_keys}
 
 
 def merge_report(
-    var_by_sample: Mapping[str, pd.Index], n_obs: Mapping[str, int], *, join: Join
-) -> tuple[pd.Index, pd.DataFrame]:
-    """The merged gene set and, per sample, how many genes the join keeps, drops or fills.
+    var_by_sample: Mapping[str, pd.Index], n_obs: Mapping[str, int], genes: pd.Index
+) -> pd.DataFrame:
+    """Per sample, how many genes the join keeps, drops or fills.
 
-    Returns the genes of the merged object (in the order concat gives them is not assumed)
-    and a table with one row per sample: ``cells``, ``genes``, ``genes_in_merged``,
-    ``genes_dropped`` (the sample's genes an inner join removes) and ``genes_filled`` (genes
-    an outer join adds to the sample as zeros).
+    One row per sample: ``cells``, ``genes``, ``genes_in_merged``, ``genes_dropped`` (the
+    sample's genes an inner join removes) and ``genes_filled`` (genes an outer join adds to
+    the sample as zeros).
     """
-    names = list(var_by_sample.values())
-    genes = names[0]
-    for other in names[1:]:
-        genes = genes.intersection(other) if join == "inner" else genes.union(other)
     rows = []
     for sample, var_names in var_by_sample.items():
         kept = var_names.isin(genes)
@@ -84,38 +322,19 @@ def merge_report(
                 "genes": len(var_names),
                 "genes_in_merged": len(genes),
                 "genes_dropped": int((~kept).sum()),
-                "genes_filled": int((~genes.isin(var_names)).sum()),
+                "genes_filled": int(len(genes) - kept.sum()),
             }
         )
-    return genes, pd.DataFrame(rows)
+    return pd.DataFrame(rows)
 
 
-def merge_var(frames: Mapping[str, pd.DataFrame], genes: pd.Index) -> pd.DataFrame:
-    """Merge per-sample ``var`` tables: keep a column where every sample that has a gene
-    agrees on its value (a gene absent from a sample does not count as disagreement)."""
-    columns: dict[str, None] = {}
-    for frame in frames.values():
-        columns.update(dict.fromkeys(frame.columns))
-    out = pd.DataFrame(index=genes)
-    for column in columns:
-        if any(column not in frame.columns for frame in frames.values()):
-            continue
-        merged = pd.Series(pd.NA, index=genes, dtype=object)
-        for frame in frames.values():
-            values = frame[column].astype(object).reindex(genes)
-            both = merged.notna() & values.notna()
-            if not merged[both].equals(values[both]):
-                break
-            merged = merged.where(merged.notna(), values)
-        else:
-            if merged.notna().all():
-                first = next(iter(frames.values()))[column]
-                out[column] = (
-                    pd.Categorical(merged)
-                    if isinstance(first.dtype, pd.CategoricalDtype)
-                    else merged.astype(first.dtype)
-                )
-    return out
+def _report(paths: Mapping[str, Path], plan: _Plan) -> pd.DataFrame:
+    assert plan.genes is not None
+    tables = []
+    for sample, path in paths.items():
+        with _open(path) as f:
+            tables.append(merge_report({sample: _index(f["var"])}, plan.n_obs, plan.genes))
+    return pd.concat(tables, ignore_index=True)
 
 
 def merge_checkpoints(
@@ -124,37 +343,40 @@ def merge_checkpoints(
     *,
     join: Join = "inner",
     report: str | PathLike[str] | None = None,
-    max_loaded_elems: int = MAX_LOADED_ELEMS,
+    compression: Compression = "none",
+    block_nnz: int = BLOCK_NNZ,
 ) -> pd.DataFrame:
     """Concatenate sample checkpoints on disk into ``out`` and return the merge report.
 
-    Cells keep their ``obs_names`` (``{sample}-{barcode}``); ``obs["sample"]`` is the batch
-    label. ``join`` is ``inner`` (genes in every sample, as the scanpy tutorial) or
-    ``outer`` (all genes, absent ones as zeros). Genes an inner join drops are counted per
-    sample in the report and logged, never dropped silently. ``var`` columns that agree
-    across samples are kept. The output is written under a temporary name and renamed.
+    Samples are taken in name order. Cells keep their ``obs_names`` (``{sample}-{barcode}``);
+    ``obs["sample"]`` is the categorical batch label; ``obs`` columns missing from a sample
+    are missing values there. ``join`` is ``inner`` (genes in every sample, as the scanpy
+    tutorial) or ``outer`` (all genes, absent ones as zeros); genes are in the first
+    sample's order, an outer join appending new genes as they appear. Genes an inner join
+    drops are counted per sample in the report and logged, never dropped silently. ``var``
+    columns that agree across samples are kept. ``X`` and the layers every sample has are
+    merged; ``obsm`` matrices kept by the readers (other feature types) are aligned by
+    feature name with the same join. Memory is bounded by ``block_nnz`` stored values, one
+    column of ``obs`` and the genes, whatever the number of samples. The output is written
+    under a temporary name and renamed.
     """
     if join not in ("inner", "outer"):
         raise ScingestError(f"join must be inner or outer, not {join!r}")
+    if compression not in ("none", "lzf", "gzip"):
+        raise ScingestError(f"compression must be none, lzf or gzip, not {compression!r}")
     if not checkpoints:
         raise ScingestError("nothing to merge: no sample checkpoints")
     paths = {s: Path(p) for s, p in sorted(checkpoints.items())}
-    var_frames = {s: _read_frame(p, "var") for s, p in paths.items()}
-    obs_frames = {s: _read_frame(p, "obs") for s, p in paths.items()}
-    genes, table = merge_report(
-        {s: v.index for s, v in var_frames.items()},
-        {s: len(o) for s, o in obs_frames.items()},
-        join=join,
-    )
-    if len(genes) == 0:
+    plan = _plan(paths, join)
+    assert plan.genes is not None and plan.obsm is not None
+    if len(plan.genes) == 0:
         raise ScingestError(
             "the samples share no gene, so an inner join would leave nothing: check that all "
             "samples use the same gene naming (symbols vs ids) or set join: outer"
         )
-    all_names = pd.Index(np.concatenate([o.index.to_numpy() for o in obs_frames.values()]))
-    if not all_names.is_unique:
-        dup = all_names[all_names.duplicated()][0]
-        raise ScingestError(f"cell name {dup!r} occurs in more than one checkpoint")
+    for k in sorted(plan.obsm_partial):
+        logger.warning("obsm[%r] is in only some samples: left out of the merge", k)
+    table = _report(paths, plan)
     for row in table.itertuples():
         if row.genes_dropped:
             logger.warning(
@@ -169,50 +391,42 @@ def merge_checkpoints(
                 row.sample,
                 row.genes_filled,
             )
-    with atomic_path(out) as tmp, _open_inputs(list(paths.values())) as inputs:
-        concat_on_disk(
-            inputs,
-            tmp,
-            join=join,
-            merge=None,
-            max_loaded_elems=max_loaded_elems,
-        )
-        with h5py.File(tmp, "r+") as f:
-            merged_genes = pd.Index(read_elem(f["var"]).index)
-            if len(merged_genes) != len(genes) or not merged_genes.isin(genes).all():
-                raise AssertionError("concat_on_disk's genes differ from the merge report's")
-            del f["var"]
-            write_elem(f, "var", merge_var(var_frames, merged_genes))
-            obs = read_elem(f["obs"])
-            obs["sample"] = pd.Categorical(obs["sample"].astype(str), categories=list(paths))
-            del f["obs"]
-            write_elem(f, "obs", obs)
-            if "uns" in f:
-                del f["uns"]
-            write_elem(
-                f,
-                "uns",
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["encoding-type"] = "anndata"
+        f.attrs["encoding-version"] = "0.1.0"
+        _write_obs(f, paths, plan)
+        write_elem(f, "var", plan.var.result(plan.genes))
+        _write_matrices(f, paths, plan, compression=compression, block_nnz=block_nnz)
+        for key in ("varm", "obsp", "varp"):
+            write_elem(f, key, {})
+        uns: dict[str, Any] = {
+            "scingest": h5ad_safe(
                 {
-                    "scingest": h5ad_safe(
-                        {
-                            "samples": {
-                                s: _read_uns(p).get("scingest", {}) for s, p in paths.items()
-                            },
-                            "merge": {
-                                "join": join,
-                                "report": {c: table[c].tolist() for c in table.columns},
-                            },
-                            "versions": package_versions(),
-                        }
-                    )
-                },
+                    "samples": plan.uns,
+                    "merge": {
+                        "join": join,
+                        "report": {c: table[c].tolist() for c in table.columns},
+                    },
+                    "versions": package_versions(),
+                }
             )
+        }
+        if plan.obsm:
+            uns["feature_names"] = {
+                k: np.asarray(names, dtype=object)
+                for k, names in plan.obsm.items()
+                if names is not None
+            }
+        write_elem(f, "uns", uns)
     if report is not None:
         with atomic_path(report) as tmp:
             table.to_csv(tmp, sep="\t", index=False)
-    n_cells = int(table["cells"].sum())
     logger.info(
-        "merged %d samples: %d cells x %d genes (%s join)", len(paths), n_cells, len(genes), join
+        "merged %d samples: %d cells x %d genes (%s join)",
+        len(paths),
+        int(table["cells"].sum()),
+        len(plan.genes),
+        join,
     )
     return table
 

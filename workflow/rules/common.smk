@@ -191,12 +191,11 @@ def get_ingest_mem_mb(wildcards, input, attempt):
 def get_merge_mem_mb(wildcards, attempt):
     """Memory request of the merge in MB, fixed whatever the number of cells: 2,000 x attempt.
 
-    scingest.merge streams X and layers with concat_on_disk, holding at most
-    MAX_LOADED_ELEMS (20 M) non-zeros at once: 12 bytes each (float32 value, int64 index),
-    about 3 copies in flight, 720 MB; plus INGEST_MEM_BASE_MB (800) for Python, scanpy and
-    the in-job snakemake processes; plus about 480 MB for obs/var, which are concatenated
-    in memory (several hundred thousand cells). The design notes measured 0.8 GiB for 12
-    samples of 9,413 cells.
+    scingest.merge streams one sample at a time in row blocks of at most BLOCK_NNZ (4 M)
+    stored values, and holds one obs column of all cells and one var table over the genes.
+    Measured (bench/run.py merge): 190 MiB peak for 12 checkpoints of 2,500 x 33,538, 196 MiB
+    for 48. Plus INGEST_MEM_BASE_MB (800) for the in-job snakemake processes, and room for
+    obs columns of millions of cells (8 bytes per cell per column, strings about 70).
     """
     return 2000 * attempt
 

@@ -17,5 +17,6 @@ rule merge_samples:
     params:
         samples=SAMPLES,
         join=config["join"],
+        compression=config["compression"],
     script:
         "../../scripts/merge_samples.py"

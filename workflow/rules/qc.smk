@@ -114,5 +114,6 @@ rule filter_merged:
         runtime=lambda wildcards, attempt: 60 * attempt,
     params:
         min_cells=config["filter_min_cells"],
+        compression=config["compression"],
     script:
         "../../scripts/filter_merged.py"
