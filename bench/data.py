@@ -197,3 +197,48 @@ def write_checkpoints(folder: Path, n: int, *, n_cells: int) -> list[Path]:
         adata.uns["scingest"] = {"sample": sample}
         write_h5ad(adata, path, compression="lzf")
     return paths
+
+
+def seed_tenx() -> tuple[Path, Path]:
+    """The seed sample as CellRanger 3 outputs: a ``filtered_feature_bc_matrix`` folder
+    (``matrix.mtx.gz``, ``features.tsv.gz``, ``barcodes.tsv.gz``, gzip -6) and an ``.h5``
+    (``/matrix``, gzip-compressed chunks as CellRanger writes). Made on first use."""
+    import h5py
+    import scipy.io
+
+    folder = DATA / f"seed_{N_GENES}x{N_CELLS}_{SEED}_filtered_feature_bc_matrix"
+    h5 = DATA / f"seed_{N_GENES}x{N_CELLS}_{SEED}_filtered_feature_bc_matrix.h5"
+    if folder.exists() and h5.exists():
+        return folder, h5
+    genes, cells, counts = cached_seed_counts()
+    ids = [f"ENSG{i:011d}" for i in range(len(genes))]
+    by_cell = counts.astype(np.int32)  # CSR cells x genes = CSC genes x cells
+    if not folder.exists():
+        tmp = folder.with_name(folder.name + ".tmp")
+        tmp.mkdir(parents=True, exist_ok=True)
+        scipy.io.mmwrite(tmp / "matrix.mtx", by_cell.T.tocoo(), field="integer")
+        (tmp / "features.tsv").write_text(
+            "".join(f"{i}\t{g}\tGene Expression\n" for i, g in zip(ids, genes, strict=True))
+        )
+        (tmp / "barcodes.tsv").write_text("".join(f"{c}\n" for c in cells))
+        for name in ("matrix.mtx", "features.tsv", "barcodes.tsv"):
+            subprocess.run(["gzip", "-6", "-f", str(tmp / name)], check=True)
+        tmp.replace(folder)
+    if not h5.exists():
+        tmp_h5 = h5.with_suffix(".tmp.h5")
+        with h5py.File(tmp_h5, "w") as f:
+            group = f.create_group("matrix")
+            kw = {"compression": "gzip", "chunks": (80_000,)}
+            group.create_dataset("data", data=by_cell.data, **kw)
+            group.create_dataset("indices", data=by_cell.indices.astype(np.int64), **kw)
+            group.create_dataset("indptr", data=by_cell.indptr.astype(np.int64), **kw)
+            group.create_dataset("shape", data=np.array([len(genes), len(cells)], dtype=np.int32))
+            group.create_dataset("barcodes", data=np.array([c.encode() for c in cells]))
+            features = group.create_group("features")
+            features.create_dataset("id", data=np.array([i.encode() for i in ids]))
+            features.create_dataset("name", data=np.array([g.encode() for g in genes]))
+            features.create_dataset("feature_type", data=np.array([b"Gene Expression"] * len(ids)))
+            features.create_dataset("genome", data=np.array([b"GRCh38"] * len(ids)))
+            features.create_dataset("_all_tag_keys", data=np.array([b"genome"]))
+        tmp_h5.replace(h5)
+    return folder, h5
