@@ -228,10 +228,13 @@ def seed_tenx() -> tuple[Path, Path]:
         tmp_h5 = h5.with_suffix(".tmp.h5")
         with h5py.File(tmp_h5, "w") as f:
             group = f.create_group("matrix")
-            kw = {"compression": "gzip", "chunks": (80_000,)}
-            group.create_dataset("data", data=by_cell.data, **kw)
-            group.create_dataset("indices", data=by_cell.indices.astype(np.int64), **kw)
-            group.create_dataset("indptr", data=by_cell.indptr.astype(np.int64), **kw)
+            for key, values in (
+                ("data", by_cell.data),
+                ("indices", by_cell.indices.astype(np.int64)),
+                ("indptr", by_cell.indptr.astype(np.int64)),
+            ):
+                chunks = (min(80_000, len(values)),)
+                group.create_dataset(key, data=values, compression="gzip", chunks=chunks)
             group.create_dataset("shape", data=np.array([len(genes), len(cells)], dtype=np.int32))
             group.create_dataset("barcodes", data=np.array([c.encode() for c in cells]))
             features = group.create_group("features")

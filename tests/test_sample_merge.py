@@ -24,14 +24,18 @@ def sample_file(tmp_path):
     return path, genes, cells, counts
 
 
-def test_checkpoint_contract(tmp_path, sample_file):
+@pytest.mark.parametrize("compression", ["none", "lzf", "gzip"])
+def test_checkpoint_contract(tmp_path, sample_file, compression):
     path, genes, cells, counts = sample_file
     adata = build_sample(
         path, sample="Ctrl1", metadata={"condition": "Ctrl", "donor": 1, "sample_id": "GSM1"}
     )
     out = tmp_path / "out" / "Ctrl1.h5ad"
-    write_h5ad(adata, out, compression="lzf")
+    write_h5ad(adata, out, compression=compression)
     back = ad.read_h5ad(out)
+    with h5py.File(out) as f:
+        for key in ("X/data", "layers/counts/indices", "obs/total_counts"):
+            assert f[key].compression == (None if compression == "none" else compression)
 
     assert isinstance(back.X, sp.csr_matrix) and back.X.dtype == np.float32
     np.testing.assert_array_equal(back.X.toarray(), counts.toarray())

@@ -15,7 +15,7 @@ from anndata.io import read_elem, sparse_dataset, write_elem
 
 from .errors import ScingestError
 from .files import atomic_path
-from .h5stream import BLOCK_NNZ, Compression, check_csr, create_csr, row_blocks, stream_rows
+from .h5stream import BLOCK_NNZ, Compression, CsrWriter, check_csr, row_blocks, stream_rows
 from .provenance import h5ad_safe
 
 logger = logging.getLogger(__name__)
@@ -93,8 +93,9 @@ def filter_merged(
                 columns = None if key.startswith("obsm/") else keep_genes
                 width = int(f[key].attrs["shape"][1]) if columns is None else int(columns.sum())
                 dtype = f[f"{key}/data"].dtype
-                target = create_csr(g, key, width, dtype, compression=compression)
+                target = CsrWriter(g, key, width, dtype, compression=compression)
                 stream_rows(f[key], target, rows=keep_cells, columns=columns, block_nnz=chunk_nnz)
+                target.close()
             write_elem(g, "uns", uns)
     logger.info(
         "filtered %s: %d of %d cells pass QC, %d of %d genes in at least %d of them",

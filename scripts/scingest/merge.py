@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -28,7 +29,15 @@ from anndata.io import read_elem, write_elem
 
 from .errors import ScingestError
 from .files import atomic_path
-from .h5stream import BLOCK_NNZ, Compression, check_csr, create_csr, stream_rows
+from .h5stream import (
+    BLOCK_NNZ,
+    Compression,
+    CsrWriter,
+    check_csr,
+    same_stored,
+    stream_rows,
+    workers,
+)
 from .provenance import h5ad_safe, package_versions
 
 logger = logging.getLogger(__name__)
@@ -269,12 +278,7 @@ def _write_matrices(
     assert plan.genes is not None and plan.obsm is not None and plan.layers is not None
     write_elem(out, "layers", {})
     write_elem(out, "obsm", {})
-    keys = ["X", *(f"layers/{k}" for k in plan.layers)]
-    targets = {
-        key: create_csr(out, key, len(plan.genes), plan.dtypes[key], compression=compression)
-        for key in keys
-    }
-    widths = {}
+    widths: dict[str, set[int]] = {}
     for path in paths.values():
         with _open(path) as f:
             for k in plan.obsm:
@@ -288,19 +292,45 @@ def _write_matrices(
                 k,
             )
             continue
-        width = len(names) if names is not None else widths[k].pop()
-        key = f"obsm/{k}"
-        targets[key] = create_csr(out, key, width, plan.dtypes[key], compression=compression)
-        obsm_keys.append((k, key, names))
-    for path in paths.values():
-        with _open(path) as f:
-            genes_map = _column_map(_index(f["var"]), plan.genes)
-            for key in keys:
-                stream_rows(f[key], targets[key], column_map=genes_map, block_nnz=block_nnz)
-            for k, key, names in obsm_keys:
-                column_map = None if names is None else _column_map(_feature_names(f, k), names)
-                stream_rows(f[key], targets[key], column_map=column_map, block_nnz=block_nnz)
-    plan.obsm = {k: names for k, _, names in obsm_keys}
+        obsm_keys.append(
+            (k, f"obsm/{k}", names, len(names) if names is not None else widths[k].pop())
+        )
+    keys = ["X", *(f"layers/{k}" for k in plan.layers)]
+    with ThreadPoolExecutor(workers()) as pool:
+        targets = {
+            key: CsrWriter(
+                out, key, len(plan.genes), plan.dtypes[key], compression=compression, pool=pool
+            )
+            for key in keys
+        }
+        for _, key, _, width in obsm_keys:
+            targets[key] = CsrWriter(
+                out, key, width, plan.dtypes[key], compression=compression, pool=pool
+            )
+        for path in paths.values():
+            with _open(path) as f:
+                genes_map = _column_map(_index(f["var"]), plan.genes)
+                # a layer stored byte for byte like X (the checkpoint's counts) is read once
+                groups: list[list[str]] = []
+                for key in keys:
+                    twin = next((g for g in groups if same_stored(f[g[0]], f[key])), None)
+                    if twin is None:
+                        groups.append([key])
+                    else:
+                        twin.append(key)
+                for group in groups:
+                    stream_rows(
+                        f[group[0]],
+                        [targets[key] for key in group],
+                        column_map=genes_map,
+                        block_nnz=block_nnz,
+                    )
+                for k, key, names, _ in obsm_keys:
+                    column_map = None if names is None else _column_map(_feature_names(f, k), names)
+                    stream_rows(f[key], targets[key], column_map=column_map, block_nnz=block_nnz)
+        for target in targets.values():
+            target.close()
+    plan.obsm = {k: names for k, _, names, _ in obsm_keys}
 
 
 def merge_report(
