@@ -71,7 +71,8 @@ def run(cmd: list[str], *, label: str) -> dict[str, Any]:
         wall, rss = usage.read().split()
     lines = proc.stdout.decode().strip().splitlines()
     result = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
-    return {"wall": float(wall), "peak": int(rss), **result}
+    # a child's own correctness check (hashing its result) is not part of the candidate
+    return {"wall": float(wall) - result.get("verify", 0.0), "peak": int(rss), **result}
 
 
 def child(name: str, *args: str) -> list[str]:
@@ -323,6 +324,17 @@ def part_workflow(repeat: int) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
+def verified(result: dict[str, Any], matrix: Any, cells: Any, genes: Any) -> dict[str, Any]:
+    """``result`` with the fingerprint of the output, and the seconds hashing took
+    (``verify``, taken off the process's wall time by :func:`run`)."""
+    import scipy.sparse as sp
+
+    t0 = time.perf_counter()
+    result["fingerprint"] = fingerprint(sp.csr_matrix(matrix), cells, genes)
+    result["verify"] = time.perf_counter() - t0
+    return result
+
+
 def fingerprint(matrix: Any, cells: Any, genes: Any) -> str:
     """sha256 of a CSR matrix's structure and integer values and of the names."""
     import numpy as np
@@ -351,11 +363,8 @@ def run_child(name: str, args: list[str]) -> dict[str, Any]:
         t1 = time.perf_counter()
         adata = read_counts(args[0])
         t2 = time.perf_counter()
-        return {
-            "import": t1 - t0,
-            "call": t2 - t1,
-            "fingerprint": fingerprint(adata.X, adata.obs_names, adata.var_names),
-        }
+        result = {"import": t1 - t0, "call": t2 - t1}
+        return verified(result, adata.X, adata.obs_names, adata.var_names)
     if name == "tutorial":
         import pandas as pd
         import scipy.sparse as sp
@@ -364,7 +373,7 @@ def run_child(name: str, args: list[str]) -> dict[str, Any]:
         df = pd.read_csv(args[0], index_col=0)
         matrix = sp.csr_matrix(df.T.values)
         t2 = time.perf_counter()
-        return {"call": t2 - t1, "fingerprint": fingerprint(matrix, df.columns, df.index)}
+        return verified({"call": t2 - t1}, matrix, df.columns, df.index)
     if name == "sample":
         from scingest.readers import read_counts
         from scingest.sample import build_sample, write_h5ad
@@ -411,16 +420,14 @@ def run_child(name: str, args: list[str]) -> dict[str, Any]:
         merge_checkpoints(paths, args[2], join="inner", compression="gzip")
         return {"call": time.perf_counter() - t1}
     if name == "tenx_ours":
+        import scanpy  # noqa: F401 - as scanpy's process: the h5 reader uses it, and calls compare reading
+
         from scingest.readers import read_counts
 
         t1 = time.perf_counter()
         adata = read_counts(args[0])
-        matrix = adata.X
-        return {
-            "call": time.perf_counter() - t1,
-            "format": type(matrix).__name__,
-            "fingerprint": fingerprint(matrix, adata.obs_names, adata.var_names),
-        }
+        result = {"call": time.perf_counter() - t1, "format": type(adata.X).__name__}
+        return verified(result, adata.X, adata.obs_names, adata.var_names)
     if name.startswith("tenx_scanpy_"):
         import scanpy as sc
         import scipy.sparse as sp
@@ -428,12 +435,8 @@ def run_child(name: str, args: list[str]) -> dict[str, Any]:
         t1 = time.perf_counter()
         reader = sc.read_10x_mtx if name.endswith("mtx") else sc.read_10x_h5
         adata = reader(args[0])
-        call = time.perf_counter() - t1
-        return {
-            "call": call,
-            "format": type(adata.X).__name__,
-            "fingerprint": fingerprint(sp.csr_matrix(adata.X), adata.obs_names, adata.var_names),
-        }
+        result = {"call": time.perf_counter() - t1, "format": type(adata.X).__name__}
+        return verified(result, adata.X, adata.obs_names, adata.var_names)
     if name == "tutorial_all":  # the tutorial's script, with the same QC metrics as ours
         import re
 
