@@ -15,7 +15,15 @@ from anndata.io import read_elem, sparse_dataset, write_elem
 
 from .errors import ScingestError
 from .files import atomic_path
-from .h5stream import BLOCK_NNZ, Compression, CsrWriter, check_csr, row_blocks, stream_rows
+from .h5stream import (
+    BLOCK_NNZ,
+    Compression,
+    CsrWriter,
+    check_csr,
+    row_blocks,
+    sparse_obsm_keys,
+    stream_rows,
+)
 from .provenance import h5ad_safe
 
 logger = logging.getLogger(__name__)
@@ -27,12 +35,7 @@ def _matrices(f: h5py.File) -> list[str]:
     keys += [f"layers/{name}" for name in f.get("layers", [])]
     for key in keys:
         check_csr(f[key], key)
-    keys += [
-        f"obsm/{name}"
-        for name in f.get("obsm", [])
-        if f[f"obsm/{name}"].attrs.get("encoding-type") == "csr_matrix"
-    ]
-    return keys
+    return keys + [f"obsm/{name}" for name in sparse_obsm_keys(f)]
 
 
 def filter_merged(

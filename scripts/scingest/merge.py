@@ -33,8 +33,10 @@ from .h5stream import (
     BLOCK_NNZ,
     Compression,
     CsrWriter,
+    check_compression,
     check_csr,
     same_stored,
+    sparse_obsm_keys,
     stream_rows,
     workers,
 )
@@ -133,10 +135,12 @@ class _Plan:
     genes: pd.Index | None = None
     var: VarMerger = field(default_factory=VarMerger)
     n_obs: dict[str, int] = field(default_factory=dict)
+    n_genes: dict[str, int] = field(default_factory=dict)
     obs_columns: dict[str, None] = field(default_factory=dict)
     layers: dict[str, None] | None = None
     obsm: dict[str, pd.Index | None] | None = None
     obsm_partial: set[str] = field(default_factory=set)
+    obsm_widths: dict[str, set[int]] = field(default_factory=dict)
     dtypes: dict[str, np.dtype] = field(default_factory=dict)
     uns: dict[str, Any] = field(default_factory=dict)
 
@@ -152,6 +156,7 @@ def _plan(paths: Mapping[str, Path], join: Join) -> _Plan:
                     f"gene {dup!r} occurs twice in var: not a checkpoint", path=path
                 )
             plan.genes = combine_genes(plan.genes, var.index, join=join)
+            plan.n_genes[sample] = len(var.index)
             plan.var.add(var)
             del var
             check_csr(f["X"], "X")
@@ -165,11 +170,7 @@ def _plan(paths: Mapping[str, Path], join: Join) -> _Plan:
                 check_csr(f[key], key)
                 dtype = f[f"{key}/data"].dtype
                 plan.dtypes[key] = np.result_type(plan.dtypes.get(key, dtype), dtype)
-            obsm = {
-                k: _feature_names(f, k)
-                for k in f.get("obsm", [])
-                if f[f"obsm/{k}"].attrs.get("encoding-type") == "csr_matrix"
-            }
+            obsm = {k: _feature_names(f, k) for k in sparse_obsm_keys(f)}
             if plan.obsm is None:
                 plan.obsm = obsm
             else:
@@ -185,6 +186,7 @@ def _plan(paths: Mapping[str, Path], join: Join) -> _Plan:
                 key = f"obsm/{k}"
                 dtype = f[f"{key}/data"].dtype
                 plan.dtypes[key] = np.result_type(plan.dtypes.get(key, dtype), dtype)
+                plan.obsm_widths.setdefault(k, set()).add(int(f[key].attrs["shape"][1]))
             uns = f.get("uns/scingest")
             plan.uns[sample] = read_elem(uns) if uns is not None else {}
     return plan
@@ -194,8 +196,7 @@ def _column_part(f: h5py.File, column: str) -> pd.Series | None:
     stored = f["obs"].get(column)
     if stored is None:
         return None
-    values = read_elem(stored)
-    return pd.Series(values, dtype=values.dtype if hasattr(values, "dtype") else None)
+    return pd.Series(read_elem(stored))
 
 
 def _as_writable(values: pd.Series) -> Any:
@@ -274,15 +275,13 @@ def _write_matrices(
     *,
     compression: Compression,
     block_nnz: int,
-) -> None:
+) -> dict[str, pd.Index | None]:
+    """Stream X, the shared layers and the shared obsm matrices; return the obsm entries
+    written, with their feature names."""
     assert plan.genes is not None and plan.obsm is not None and plan.layers is not None
     write_elem(out, "layers", {})
     write_elem(out, "obsm", {})
-    widths: dict[str, set[int]] = {}
-    for path in paths.values():
-        with _open(path) as f:
-            for k in plan.obsm:
-                widths.setdefault(k, set()).add(int(f[f"obsm/{k}"].attrs["shape"][1]))
+    widths = plan.obsm_widths
     obsm_keys = []
     for k, names in plan.obsm.items():
         if names is None and len(widths[k]) > 1:
@@ -292,9 +291,8 @@ def _write_matrices(
                 k,
             )
             continue
-        obsm_keys.append(
-            (k, f"obsm/{k}", names, len(names) if names is not None else widths[k].pop())
-        )
+        width = len(names) if names is not None else next(iter(widths[k]))
+        obsm_keys.append((k, f"obsm/{k}", names, width))
     keys = ["X", *(f"layers/{k}" for k in plan.layers)]
     with ThreadPoolExecutor(workers()) as pool:
         targets = {
@@ -330,41 +328,34 @@ def _write_matrices(
                     stream_rows(f[key], targets[key], column_map=column_map, block_nnz=block_nnz)
         for target in targets.values():
             target.close()
-    plan.obsm = {k: names for k, _, names, _ in obsm_keys}
+    return {k: names for k, _, names, _ in obsm_keys}
 
 
-def merge_report(
-    var_by_sample: Mapping[str, pd.Index], n_obs: Mapping[str, int], genes: pd.Index
-) -> pd.DataFrame:
+def merge_report(plan: _Plan) -> pd.DataFrame:
     """Per sample, how many genes the join keeps, drops or fills.
 
     One row per sample: ``cells``, ``genes``, ``genes_in_merged``, ``genes_dropped`` (the
     sample's genes an inner join removes) and ``genes_filled`` (genes an outer join adds to
-    the sample as zeros).
+    the sample as zeros). Counts alone suffice: a sample's genes are unique, the inner
+    join's genes are in every sample and the outer join's hold every sample's, so a sample
+    keeps the smaller of its gene count and the merged one.
     """
+    assert plan.genes is not None
+    merged = len(plan.genes)
     rows = []
-    for sample, var_names in var_by_sample.items():
-        kept = var_names.isin(genes)
+    for sample, n_genes in plan.n_genes.items():
+        kept = min(n_genes, merged)
         rows.append(
             {
                 "sample": sample,
-                "cells": n_obs[sample],
-                "genes": len(var_names),
-                "genes_in_merged": len(genes),
-                "genes_dropped": int((~kept).sum()),
-                "genes_filled": int(len(genes) - kept.sum()),
+                "cells": plan.n_obs[sample],
+                "genes": n_genes,
+                "genes_in_merged": merged,
+                "genes_dropped": n_genes - kept,
+                "genes_filled": merged - kept,
             }
         )
     return pd.DataFrame(rows)
-
-
-def _report(paths: Mapping[str, Path], plan: _Plan) -> pd.DataFrame:
-    assert plan.genes is not None
-    tables = []
-    for sample, path in paths.items():
-        with _open(path) as f:
-            tables.append(merge_report({sample: _index(f["var"])}, plan.n_obs, plan.genes))
-    return pd.concat(tables, ignore_index=True)
 
 
 def merge_checkpoints(
@@ -392,8 +383,7 @@ def merge_checkpoints(
     """
     if join not in ("inner", "outer"):
         raise ScingestError(f"join must be inner or outer, not {join!r}")
-    if compression not in ("none", "lzf", "gzip"):
-        raise ScingestError(f"compression must be none, lzf or gzip, not {compression!r}")
+    check_compression(compression)
     if not checkpoints:
         raise ScingestError("nothing to merge: no sample checkpoints")
     paths = {s: Path(p) for s, p in sorted(checkpoints.items())}
@@ -406,7 +396,7 @@ def merge_checkpoints(
         )
     for k in sorted(plan.obsm_partial):
         logger.warning("obsm[%r] is in only some samples: left out of the merge", k)
-    table = _report(paths, plan)
+    table = merge_report(plan)
     for row in table.itertuples():
         if row.genes_dropped:
             logger.warning(
@@ -426,7 +416,7 @@ def merge_checkpoints(
         f.attrs["encoding-version"] = "0.1.0"
         _write_obs(f, paths, plan)
         write_elem(f, "var", plan.var.result(plan.genes))
-        _write_matrices(f, paths, plan, compression=compression, block_nnz=block_nnz)
+        obsm = _write_matrices(f, paths, plan, compression=compression, block_nnz=block_nnz)
         for key in ("varm", "obsp", "varp"):
             write_elem(f, key, {})
         uns: dict[str, Any] = {
@@ -441,11 +431,9 @@ def merge_checkpoints(
                 }
             )
         }
-        if plan.obsm:
+        if obsm:
             uns["feature_names"] = {
-                k: np.asarray(names, dtype=object)
-                for k, names in plan.obsm.items()
-                if names is not None
+                k: np.asarray(names, dtype=object) for k, names in obsm.items() if names is not None
             }
         write_elem(f, "uns", uns)
     if report is not None:

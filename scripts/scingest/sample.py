@@ -17,14 +17,12 @@ from .discovery import is_reserved_column
 from .errors import ScingestError
 from .files import atomic_path
 from .formats import detect_format, input_files
-from .h5stream import GZIP_LEVEL, workers, write_csr
+from .h5stream import GZIP_LEVEL, Compression, workers, write_csr
 from .provenance import file_provenance, h5ad_safe, package_versions
 from .qc import compute_qc_metrics, flag_genes, flag_outliers, gene_set_patterns
 from .readers import read_counts
 
 logger = logging.getLogger(__name__)
-
-Compression = Literal["none", "lzf", "gzip"]
 
 
 def build_sample(
