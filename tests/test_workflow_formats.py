@@ -111,3 +111,32 @@ def test_bad_inputs_fail_clearly_through_the_workflow(tmp_path):
     assert "GSM2_Ctrl2_matrix.mtx.gz: the gzip stream ends early" in run.output
     assert (tmp_path / "results" / "samples" / "Ctrl1.h5ad").exists()
     assert not (tmp_path / "results" / "samples" / "Ctrl2.h5ad").exists()
+
+
+def test_other_features_kept_in_obsm_through_merge_and_filter(tmp_path):
+    """other_features: obsm keeps antibody counts beside the genes, in every output."""
+    data = tmp_path / "data"
+    data.mkdir()
+    samples = {
+        "Ctrl1": make_cells(n_cells=14, seed=1, n_antibodies=3),
+        "Pre1": make_cells(n_cells=11, seed=2, n_antibodies=3),
+    }
+    write_10x_h5(data / "GSM1_Ctrl1_filtered_feature_bc_matrix.h5", samples["Ctrl1"])
+    write_10x(data / "GSM2_Pre1_filtered_feature_bc_matrix", samples["Pre1"])
+    cfg = config(other_features="obsm", filter_merged=True, filter_min_cells=0)
+    run_workflow(tmp_path, config=cfg)
+
+    merged = ad.read_h5ad(tmp_path / "results" / "merged.h5ad")
+    antibodies = [f"CD{i}_TotalSeqB" for i in range(3)]
+    assert merged.n_vars == 40  # antibodies are not genes
+    assert list(merged.uns["feature_names"]["protein_counts"]) == antibodies
+    for sample, cells in samples.items():
+        rows = (merged.obs["sample"] == sample).to_numpy()
+        np.testing.assert_array_equal(
+            merged.obsm["protein_counts"][rows].toarray(), cells.counts[:, ~cells.gex].toarray()
+        )
+    filtered = ad.read_h5ad(tmp_path / "results" / "merged_filtered.h5ad")
+    keep = merged.obs["qc_pass"].to_numpy()
+    np.testing.assert_array_equal(
+        filtered.obsm["protein_counts"].toarray(), merged.obsm["protein_counts"][keep].toarray()
+    )
