@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gzip
 import logging
+import subprocess
+import sys
+import threading
 
 import numpy as np
 import pytest
@@ -64,6 +67,43 @@ def test_fast_equals_simple_on_random_inputs(tmp_path, seed):
         assert names == want[1]
         assert matrix.dtype == want[2].dtype == dtype
         assert matrix.shape == want[2].shape
+        np.testing.assert_array_equal(matrix.indptr, want[2].indptr)
+        np.testing.assert_array_equal(matrix.indices, want[2].indices)
+        np.testing.assert_array_equal(matrix.data, want[2].data)
+        # the transpose, written straight from the blocks by two threads
+        _header, _names, flipped = _fastdense.parse_fast(
+            path, sep=sep, dtype=dtype, chunk_size=chunk_size, transpose=True
+        )
+        want_flipped = want[2].T.tocsr()
+        assert flipped.format == "csr"
+        assert flipped.dtype == dtype
+        assert flipped.shape == want_flipped.shape
+        np.testing.assert_array_equal(flipped.indptr, want_flipped.indptr)
+        np.testing.assert_array_equal(flipped.indices, want_flipped.indices)
+        np.testing.assert_array_equal(flipped.data, want_flipped.data)
+
+
+@pytest.mark.parametrize("sep", [",", "\t"])
+def test_zero_runs_skipped_word_at_a_time_at_every_offset(tmp_path, sep):
+    """Runs of 0 to 13 zeros between nonzeros, names of 1 to 9 bytes: every alignment of
+    the kernel's four-zeros-at-once skip, and runs that end at a line end or a "0.0"."""
+    rng = np.random.default_rng(7)
+    n_cols = 60
+    lines = [sep.join(f"C{j}" for j in range(n_cols))]
+    for i in range(120):
+        values, run = [], int(rng.integers(0, 14))
+        while len(values) < n_cols:
+            values += ["0"] * run + [str(rng.choice(["1", "10", "305", "0.0", "7.00"]))]
+            run = int(rng.integers(0, 14))
+        lines.append(sep.join(["g" * (1 + i % 9) + str(i), *values[:n_cols]]))
+    path = tmp_path / "z.csv"
+    path.write_text("\n".join(lines) + "\n")
+    want = _parse_simple(path, sep=sep, dtype=np.dtype("float32"), allow_non_integer=False)
+    for chunk_size in (1, 5, 64, 1 << 20):
+        _header, names, matrix = _fastdense.parse_fast(
+            path, sep=sep, dtype=np.dtype("float32"), chunk_size=chunk_size
+        )
+        assert names == want[1]
         np.testing.assert_array_equal(matrix.indptr, want[2].indptr)
         np.testing.assert_array_equal(matrix.indices, want[2].indices)
         np.testing.assert_array_equal(matrix.data, want[2].data)
@@ -206,3 +246,32 @@ def test_file_errors_match_the_simple_path(tmp_path, kind):
     elif kind == "fake":
         path.write_bytes(gzip.decompress(good.read_bytes()))
     assert error_message(path, chunk_size=16) == error_message(path, fast=False)
+
+
+def test_reader_threads_end_with_the_read(tmp_path):
+    """The inflating and importing threads are joined on success, fallback and error."""
+    good = tmp_path / "g.csv.gz"
+    good.write_bytes(gzip.compress(b",A-1,B-1\nG1,0,3\nG2,1,0\n"))
+    unusual = tmp_path / "u.csv"
+    unusual.write_text(",A-1\nG1,1e3\n")
+    bad = tmp_path / "b.csv"
+    bad.write_text(",A-1,B-1\nG1,1,x\n")
+    assert read_dense(good).X.nnz == 2
+    assert read_dense(unusual).X.nnz == 1
+    with pytest.raises(ScingestError, match="line 2"):
+        read_dense(bad)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("scingest-")]
+
+
+def test_importing_the_readers_leaves_anndata_to_the_first_read(tmp_path):
+    """anndata loads while the first dense file is parsed, not when the package is imported."""
+    path = tmp_path / "m.csv"
+    path.write_text(",A-1,B-1\nG1,0,3\n")
+    code = (
+        "import sys; import scingest.readers as r; "
+        "assert 'anndata' not in sys.modules and 'pandas' not in sys.modules, 'imported early'; "
+        f"a = r.read_counts({str(path)!r}); "
+        "assert type(a).__module__.startswith('anndata'); "
+        "assert r.read_mtx.__module__ == 'scingest.readers.mtx'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -7,21 +7,32 @@ as ``var_names``.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from os import PathLike
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import anndata as ad
-import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import ScingestError
 from ..formats import FORMATS, detect_format, input_files
-from ._features import OtherFeatures, VarNames, assemble
 from .dense import read_dense
-from .h5 import read_tenx_h5
-from .h5ad import read_h5ad_counts
-from .mtx import read_mtx, read_tenx_mtx, read_tenx_triplet
+
+if TYPE_CHECKING:
+    import anndata as ad
+
+    from ._features import OtherFeatures, VarNames
+
+# Importing this package imports neither anndata nor the readers of the other formats
+# (anndata and pandas take 0.6 s): a dense matrix is parsed while anndata loads in the
+# background (see scingest.readers.dense), and the rest load when first used.
+_LAZY = {
+    "read_h5ad_counts": ".h5ad",
+    "read_mtx": ".mtx",
+    "read_tenx_h5": ".h5",
+    "read_tenx_mtx": ".mtx",
+    "read_tenx_triplet": ".mtx",
+}
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +51,12 @@ __all__ = [
     "read_tenx_mtx",
     "read_tenx_triplet",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def read_counts(
@@ -122,6 +139,11 @@ def read_counts(
                 path=path,
             )
     else:
+        from ._features import assemble
+        from .h5 import read_tenx_h5
+        from .h5ad import read_h5ad_counts
+        from .mtx import read_mtx, read_tenx_mtx, read_tenx_triplet
+
         counts = {"dtype": dtype, "allow_non_integer": allow_non_integer}
         if format == "10x_mtx":
             raw = read_tenx_mtx(path, genome=genome, **counts)
@@ -146,6 +168,8 @@ def read_counts(
 
 def check_unique_barcodes(adata: ad.AnnData, path: str | PathLike[str]) -> None:
     """Raise when one barcode names two cells: the cells cannot be told apart downstream."""
+    import pandas as pd
+
     names = pd.Index(adata.obs_names)
     if names.is_unique:
         return
@@ -160,6 +184,9 @@ def check_unique_barcodes(adata: ad.AnnData, path: str | PathLike[str]) -> None:
 
 def make_names_unique(adata: ad.AnnData, path: str | PathLike[str]) -> None:
     """Make duplicate gene names unique in place, keeping the genes distinct (never summed)."""
+    import anndata as ad
+    import pandas as pd
+
     names = pd.Index(adata.var_names)
     if names.is_unique:
         return

@@ -16,20 +16,25 @@ the file again and words the error. Both give the same matrix and names
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import importlib
 import io
 import logging
 import re
+import threading
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import anndata as ad
 import numpy as np
 import scipy.sparse as sp
 
 from ..errors import ScingestError
 from ..files import decompression_errors, open_binary
-from ._common import build_anndata
+
+if TYPE_CHECKING:
+    import anndata as ad
 
 try:  # numba is a scanpy dependency; without it every file takes the simple path
     from . import _fastdense
@@ -69,14 +74,27 @@ def read_dense(
         )
     path = Path(path)
     dtype = np.dtype(dtype)
-    parsed = _parse_fast(path, sep=sep, dtype=dtype, chunk_size=chunk_size) if fast else None
+    transpose = orientation == "genes_x_cells"  # the file's rows are genes
+    parsed = None
+    if fast and _fastdense is not None:
+        # numba loads the kernel (importing what it needs) before anndata starts loading
+        # in a thread, so the two never import the same module at once
+        _fastdense.load_kernel()
+        loading = _import_in_background("anndata")
+        try:
+            parsed = _parse_fast(
+                path, sep=sep, dtype=dtype, chunk_size=chunk_size, transpose=transpose
+            )
+        finally:
+            loading.join()
     if parsed is not None:
-        header, row_names, matrix = parsed
+        header, row_names, counts = parsed  # cells x genes already
         non_integer = 0  # the fast parser leaves fractions to the simple one
     else:
         header, row_names, matrix, non_integer = _parse_simple(
             path, sep=sep, dtype=dtype, allow_non_integer=allow_non_integer
         )
+        counts = matrix.T.tocsr() if transpose else matrix
     if non_integer:
         logger.warning(
             "%s: %d non-integer value(s) accepted (allow_non_integer is set): these may "
@@ -84,12 +102,7 @@ def read_dense(
             path,
             non_integer,
         )
-    if orientation == "genes_x_cells":
-        genes, cells = row_names, header
-        counts = matrix.T.tocsr()  # rows were genes
-    else:
-        genes, cells = header, row_names
-        counts = matrix
+    genes, cells = (row_names, header) if transpose else (header, row_names)
     _check_orientation(path, genes=genes, cells=cells, orientation=orientation)
     if counts.nnz and dtype == np.float32 and counts.data.max() >= FLOAT32_EXACT:
         logger.warning(
@@ -97,18 +110,36 @@ def read_dense(
             path,
             int(counts.data.max()),
         )
+    from ._common import build_anndata
+
     return build_anndata(counts, cells, genes)
 
 
+def _import_in_background(module: str) -> threading.Thread:
+    """Start importing ``module`` in a thread; join it before importing it here.
+
+    Importing anndata (with pandas, h5py and zarr) holds the GIL for about 0.6 s; the fast
+    parser spends most of its time in ISA-L and numba with the GIL released, so on a second
+    core the import costs a fresh process little. A failed import is left for the
+    caller's own import to raise.
+    """
+
+    def run() -> None:
+        with contextlib.suppress(Exception):  # the caller's own import raises it, in context
+            importlib.import_module(module)
+
+    thread = threading.Thread(target=run, name=f"scingest-import-{module}", daemon=True)
+    thread.start()
+    return thread
+
+
 def _parse_fast(
-    path: Path, *, sep: str, dtype: np.dtype, chunk_size: int | None
+    path: Path, *, sep: str, dtype: np.dtype, chunk_size: int | None, transpose: bool
 ) -> tuple[list[str], list[str], sp.csr_matrix] | None:
     """The fast parser's result, or None when it steps aside (then the simple one runs)."""
-    if _fastdense is None:  # pragma: no cover - numba is a dependency
-        return None
     kwargs = {} if chunk_size is None else {"chunk_size": chunk_size}
     try:
-        return _fastdense.parse_fast(path, sep=sep, dtype=dtype, **kwargs)
+        return _fastdense.parse_fast(path, sep=sep, dtype=dtype, transpose=transpose, **kwargs)
     except _fastdense.Fallback as why:
         logger.info("%s: read by the simple parser (the fast one stepped aside: %s)", path, why)
         return None
