@@ -51,7 +51,7 @@ QC_OVERRIDE_COLUMNS = (
     "qc_min_genes",
     "qc_max_genes",
 )
-SAMPLE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+SAMPLE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")  # as samples.schema.yaml
 _INTEGER = re.compile(r"^-?(0|[1-9]\d*)$")
 
 
@@ -209,7 +209,7 @@ def finalize_sheet(sheet: pd.DataFrame, *, source: str) -> pd.DataFrame:
         )
     for i, row in enumerate(sheet.itertuples(index=False), start=2):
         where = f"{source}, line {i}"
-        if not SAMPLE_NAME.match(row.sample) or row.sample.startswith("."):
+        if not SAMPLE_NAME.match(row.sample):
             raise ScingestError(
                 f"sample name {row.sample!r} may contain only letters, digits, '.', '_' "
                 "and '-', and may not start with '.' (it becomes a file name)",

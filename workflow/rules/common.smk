@@ -193,7 +193,7 @@ def get_merge_mem_mb(wildcards, attempt):
 
     scingest.merge streams one sample at a time in row blocks of at most BLOCK_NNZ (4 M)
     stored values, and holds one obs column of all cells and one var table over the genes.
-    Measured (bench/run.py merge): 190 MiB peak for 12 checkpoints of 2,500 x 33,538, 196 MiB
+    Measured (bench/run.py merge): 216 MiB peak for 12 checkpoints of 2,500 x 33,538, 223 MiB
     for 48. Plus INGEST_MEM_BASE_MB (800) for the in-job snakemake processes, and room for
     obs columns of millions of cells (8 bytes per cell per column, strings about 70).
     """
