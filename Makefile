@@ -9,7 +9,7 @@ CORES ?= 2
 $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,slurm]'
+	$(BIN)/pip install --quiet -e '.[test,slurm,collection]'
 	touch $@
 
 install: $(BIN)/snakemake

@@ -13,6 +13,7 @@ include: "workflow/rules/samplesheet.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/merge.smk"
 include: "workflow/rules/qc.smk"
+include: "workflow/rules/collection.smk"
 
 
 rule all:
@@ -22,3 +23,4 @@ rule all:
         "results/merged.h5ad",
         "results/merge_report.tsv",
         get_qc_targets(),
+        get_collection_targets(),

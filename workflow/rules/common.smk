@@ -202,3 +202,39 @@ def get_merge_mem_mb(wildcards, attempt):
 
 def get_checkpoints(wildcards):
     return expand("results/samples/{sample}.h5ad", sample=SAMPLES)
+
+
+def get_collection_targets():
+    """The collection's manifest when `collection` is soma or cellarr, else nothing."""
+    if config["collection"] == "none":
+        return []
+    return [rules.build_collection.output.manifest]
+
+
+def get_collection_store():
+    """Where the collection store lives (the job's state beside its manifest)."""
+    return f"results/collection.{config['collection']}"
+
+
+def get_collection_mem_mb(wildcards, input, attempt):
+    """Memory request of the collection job in MB, from its largest input.
+
+    soma holds one checkpoint's obs and var, one row block of counts (at most BLOCK_NNZ
+    values) and the store's gene index: INGEST_MEM_BASE_MB plus 2 MB per MB of the largest
+    checkpoint, at least 2,000 (bench/run.py collection measures it). cellarr builds in
+    one pass over all checkpoints and holds more: 4 MB per MB of all checkpoints
+    (bench/run.py collection, cellarr line).
+    """
+    sizes = [Path(p).stat().st_size / 1e6 for p in input.h5ads] or [0]
+    if config["collection"] == "cellarr":
+        need = INGEST_MEM_BASE_MB + 4 * sum(sizes)
+    else:
+        need = max(2000, INGEST_MEM_BASE_MB + 2 * max(sizes))
+    return int(need * attempt)
+
+
+def get_collection_runtime(wildcards, input, attempt):
+    """Wall time of the collection job in minutes: a rebuild of every checkpoint at the
+    worst, 30 min plus 1 min per 100 MB of checkpoints, times the attempt."""
+    total = sum(Path(p).stat().st_size for p in input.h5ads) / 1e6
+    return int((30 + total / 100) * attempt)

@@ -1,0 +1,26 @@
+# The cell collection store (config `collection`): soma appends, cellarr rebuilds.
+# The store is the job's state, not a declared output: Snakemake deletes declared outputs
+# before a job runs, so the manifest is the output and the store lives beside it.
+
+
+rule build_collection:
+    input:
+        h5ads=get_checkpoints,
+    output:
+        manifest="results/collection.manifest.tsv",
+    log:
+        "logs/build_collection/build_collection.log",
+    benchmark:
+        "benchmarks/build_collection/build_collection.tsv"
+    conda:
+        "../../envs/scingest.yaml"
+    threads: 1
+    resources:
+        mem_mb=get_collection_mem_mb,
+        runtime=get_collection_runtime,
+    params:
+        samples=SAMPLES,
+        kind=config["collection"],
+        store=get_collection_store(),
+    script:
+        "../../scripts/build_collection.py"
