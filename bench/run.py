@@ -4,7 +4,7 @@ Usage::
 
     .venv/bin/python bench/run.py [PART ...] [--repeat N]
 
-PARTs: reader, tenx, sample, merge, compression, workflow.
+PARTs: reader, tenx, sample, merge, compression, workflow, collection.
 
 No part named: all of them. Every candidate runs in a fresh subprocess; its wall time is
 taken around the subprocess (and, where a part of it is the point, inside it), its peak
@@ -33,10 +33,14 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(BENCH))
 
-PARTS = ("reader", "tenx", "sample", "merge", "compression", "workflow")
+PARTS = ("reader", "tenx", "sample", "merge", "compression", "workflow", "collection")
 #: cells per synthetic checkpoint in the merge part: seed-size (9,413) x 48 would write
 #: 13 GB twice; 2,500 cells x 33,538 genes keeps 12 vs 48 samples a 4x step in cells.
 MERGE_CELLS = 2_500
+#: collection part: cells in the whole store (``--collection-cells``), split over this many
+#: samples (a quarter of them is the small store whose peak RSS the full one is held to)
+COLLECTION_CELLS = 1_000_000
+COLLECTION_SAMPLES = 48
 #: the baseline: inflate to /dev/null (the shell's ``gzip -dc file > /dev/null``)
 GZIP = ["sh", "-c", 'exec gzip -dc "$0" > /dev/null']
 
@@ -226,6 +230,47 @@ def part_merge(repeat: int) -> None:
             f"  => {n} samples: merge vs concat_on_disk: {mine['wall'] / lib['wall']:.2f}x the "
             f"time, {mine['peak'] / lib['peak']:.2f}x the peak RSS"
         )
+
+
+def part_collection(repeat: int) -> None:
+    import math
+    import shutil
+
+    total = COLLECTION_CELLS
+    per = math.ceil(total / COLLECTION_SAMPLES)
+    folder = BENCH / "data" / f"checkpoints_{per}"
+    print(
+        f"\n[collection] build_soma_collection of {COLLECTION_SAMPLES} synthetic checkpoints "
+        f"of {per:,} cells x 33,538 genes ({COLLECTION_SAMPLES * per:,} cells), a quarter of "
+        "them, appending one more, and queries (--collection-cells sets the size)"
+    )
+    n = COLLECTION_SAMPLES
+    run(child("checkpoints_n", str(folder), str(n + 1), str(per)), label="writing checkpoints")
+    store = BENCH / "data" / f"collection_{per}.soma"
+    results = {}
+    for k in (n // 4, n):
+        shutil.rmtree(store, ignore_errors=True)
+        res = run(child("collection_build", str(folder), str(k), str(store)), label="build")
+        results[k] = res
+        line(f"build {k} samples ({k * per:,} cells)", res["call"], res["peak"])
+    ratio = results[n]["peak"] / results[n // 4]["peak"]
+    print(f"  => peak RSS {n} vs {n // 4} samples: {ratio:.2f}x (target within 1.3x)")
+    res = run(child("collection_query", str(store), "genes"), label="query genes")
+    line(f"query 3 genes over all {n * per:,} cells", res["call"], res["peak"], res["shape"])
+    res = run(child("collection_query", str(store), "sample"), label="query sample")
+    line("query one sample's cells, all genes", res["call"], res["peak"], res["shape"])
+    append = run(child("collection_append", str(folder), str(n), str(store)), label="append")
+    line(f"append sample {n + 1} to the {n}-sample store", append["call"], append["peak"])
+    one = BENCH / "data" / f"collection_{per}_one.soma"
+    shutil.rmtree(one, ignore_errors=True)
+    single = run(child("collection_one", str(folder), str(n), str(one)), label="one")
+    line("build a store of that 1 sample", single["call"], single["peak"])
+    print(
+        f"  => append to {n} samples vs a 1-sample store: "
+        f"{append['call'] / single['call']:.2f}x the time (target <= 2x)"
+    )
+    shutil.rmtree(one, ignore_errors=True)
+    shutil.rmtree(store, ignore_errors=True)
 
 
 def part_compression(repeat: int) -> None:
@@ -465,6 +510,48 @@ def run_child(name: str, args: list[str]) -> dict[str, Any]:
         sc.pp.calculate_qc_metrics(adata, qc_vars=["mt"], inplace=True, log1p=True)
         adata.write_h5ad(args[1])
         return {"call": time.perf_counter() - t0}
+    if name == "checkpoints_n":
+        from data import write_checkpoints
+
+        write_checkpoints(Path(args[0]), int(args[1]), n_cells=int(args[2]))
+        return {}
+    if name.startswith("collection_"):
+        from scingest.collection import build_soma_collection
+
+        if name == "collection_query":
+            import tiledbsoma as soma
+
+            with soma.Experiment.open(args[0]) as exp:
+                t1 = time.perf_counter()
+                if args[1] == "genes":
+                    obs, var = "", "var_id in ['GAPDH', 'ACTB', 'MT-CO1']"
+                else:
+                    obs, var = "sample == 'S03'", ""
+                with exp.axis_query(
+                    "RNA",
+                    obs_query=soma.AxisQuery(value_filter=obs or None),
+                    var_query=soma.AxisQuery(value_filter=var or None),
+                ) as query:
+                    adata = query.to_anndata(X_name="counts")
+            return {
+                "call": time.perf_counter() - t1,
+                "shape": f"{adata.n_obs:,} x {adata.n_vars:,}",
+            }
+        folder = Path(args[0])
+        if name == "collection_build":
+            paths = {f"S{i:02d}": folder / f"S{i:02d}.h5ad" for i in range(int(args[1]))}
+            t1 = time.perf_counter()
+            build_soma_collection(paths, args[2])
+            return {"call": time.perf_counter() - t1}
+        n = int(args[1])
+        if name == "collection_append":  # the workflow's call: all samples, one new
+            paths = {f"S{i:02d}": folder / f"S{i:02d}.h5ad" for i in range(n + 1)}
+        else:
+            paths = {f"S{n:02d}": folder / f"S{n:02d}.h5ad"}
+        t1 = time.perf_counter()
+        done = build_soma_collection(paths, args[2])
+        assert done["added"] == [f"S{n:02d}"], done
+        return {"call": time.perf_counter() - t1}
     if name == "concat_on_disk":
         from anndata.experimental import concat_on_disk
 
@@ -480,7 +567,14 @@ def main() -> None:
     parser.add_argument("parts", nargs="*", metavar="part", help=f"{', '.join(PARTS)}; default all")
     parser.add_argument("--repeat", type=int, default=3, help="runs per cheap candidate")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--collection-cells",
+        type=int,
+        default=COLLECTION_CELLS,
+        help="cells in the collection part's store (default 1,000,000)",
+    )
     args = parser.parse_args()
+    globals()["COLLECTION_CELLS"] = args.collection_cells
     unknown = set(args.parts) - set(PARTS)
     if unknown:
         parser.error(f"unknown part(s) {', '.join(sorted(unknown))}: expected {', '.join(PARTS)}")
