@@ -23,7 +23,10 @@ CONDA_NAME = {
     "snakemake": "snakemake-minimal",
     "isal": "python-isal",
     "matplotlib": "matplotlib-base",
+    "tiledbsoma": "tiledbsoma-py",
 }
+#: extras whose packages a rule needs (build_collection: collection), in the env file too
+RULE_EXTRAS = ("collection",)
 #: conda packages that are no pip dependency of the library
 CONDA_ONLY = {"python", "pip"}
 
@@ -31,6 +34,8 @@ CONDA_ONLY = {"python", "pip"}
 def pip_dependencies() -> dict[str, SpecifierSet]:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     reqs = [Requirement(r) for r in project["dependencies"]]
+    extras = project["optional-dependencies"]
+    reqs += [Requirement(r) for extra in RULE_EXTRAS for r in extras[extra]]
     return {CONDA_NAME.get(r.name.lower(), r.name.lower()): r.specifier for r in reqs}
 
 
@@ -38,7 +43,11 @@ def conda_dependencies() -> dict[str, SpecifierSet]:
     env = yaml.safe_load(ENV_FILE.read_text())
     out = {}
     for dep in env["dependencies"]:
-        if isinstance(dep, dict):  # the pip: section
+        if isinstance(dep, dict):  # the pip: section: packages conda does not have
+            for line in dep["pip"]:
+                if not line.startswith("-e"):
+                    req = Requirement(line)
+                    out[req.name.lower()] = req.specifier
             continue
         name, _, spec = dep.strip().partition(" ")
         # conda's "a,b" is an AND of ranges as in pip; "=1.2" (conda's prefix match) is not
