@@ -192,3 +192,17 @@ def test_ingest_mem_request_follows_the_input_and_grows_with_attempt(tmp_path):
     folder.mkdir()
     (folder / "matrix.mtx.gz").write_bytes(big.read_bytes())
     assert mem(folder, wc=SimpleNamespace(format="10x_mtx")) > mem(small)
+
+
+@pytest.mark.slurm
+@pytest.mark.workflow
+def test_collection_job_runs_through_slurm_with_its_own_request(tmp_path, slurm):
+    contents = make_geo_folder(tmp_path / "data")
+    config = {**DATA, "collection": "soma"}
+    run = run_on_slurm(tmp_path, *slurm_args(slurm), config=config, timeout=RUN_TIMEOUT)
+    manifest = (tmp_path / "results" / "collection.manifest.tsv").read_text().splitlines()
+    assert len(manifest) == 1 + len(contents)
+    jobs = [job for job in slurm_jobs(run) if rule_of(job) == "build_collection"]
+    assert len(jobs) == 1 and jobs[0].state == "COMPLETED", jobs
+    # get_collection_mem_mb's floor, not a profile default
+    assert jobs[0].mem_mb >= 2000, jobs
