@@ -268,9 +268,11 @@ def test_a_column_keeps_its_type_or_the_append_stops(tmp_path, checkpoints):
     with pytest.raises(ScingestError, match=r"Bad\.h5ad.*donor.*int64") as err:
         build_soma_collection({**checkpoints, "Bad": bad}, store)
     assert "large_string" in str(err.value)
-    # the failed append was rolled back by the next run; the store is as before
+    # nothing of the refused sample was written; the store is as before
+    with soma.Experiment.open(str(store)) as exp:
+        assert PENDING not in exp.metadata
     done = build_soma_collection(checkpoints, store)
-    assert done["rolled_back"] == ["Bad"] and done["kept"] == list(checkpoints)
+    assert not done["rolled_back"] and done["kept"] == list(checkpoints)
     result = query(store)
     assert "Bad" not in set(result.obs["sample"])
     assert_counts_equal(result, checkpoints)

@@ -334,6 +334,7 @@ def append_sample(store: Path, checkpoint: Checkpoint, *, block_nnz: int = BLOCK
     with soma.Experiment.open(str(store)) as exp:
         meta = dict(exp.metadata)
         stored = exp.ms[MEASUREMENT].var.read(column_names=["soma_joinid", "var_id"]).concat()
+        obs_schema, var_schema = exp.obs.schema, exp.ms[MEASUREMENT].var.schema
     genes = pd.Index(var.index.astype(str))
     if not genes.is_unique:
         raise ScingestError("expected unique var_names (gene names)", path=path)
@@ -348,13 +349,6 @@ def append_sample(store: Path, checkpoint: Checkpoint, *, block_nnz: int = BLOCK
     ).reindex(genes)
     column_map = gene_ids.to_numpy(dtype=np.int64)
 
-    record = {"sample": checkpoint.sample, "obs": [obs0, obs1], "var": [var0, var1], "row": row}
-    with soma.Experiment.open(str(store), "w") as exp:
-        exp.metadata.update(
-            {PENDING: json.dumps(record), NEXT_OBS: obs1, NEXT_VAR: var1, NEXT_SAMPLE: row + 1}
-        )
-    _grow(store, n_obs=obs1, n_var=var1)
-
     var_columns = {"var_id": pa.array(list(new_genes), pa.large_string())}
     for name, values in var.loc[new_genes].items():
         text = name in VAR_TEXT and not pd.api.types.is_numeric_dtype(values.dtype)
@@ -362,6 +356,19 @@ def append_sample(store: Path, checkpoint: Checkpoint, *, block_nnz: int = BLOCK
             var_columns[name] = to_arrow_column(values)
     obs_columns = {"obs_id": pa.array(obs.index.astype(str), pa.large_string())}
     obs_columns.update({name: to_arrow_column(values) for name, values in obs.items()})
+    # a column of the wrong type stops here, before anything is written
+    for schema, columns in ((obs_schema, obs_columns), (var_schema, var_columns)):
+        for name, array in columns.items():
+            if name in schema.names:
+                _cast(array, schema.field(name).type, column=name, path=path)
+
+    record = {"sample": checkpoint.sample, "obs": [obs0, obs1], "var": [var0, var1], "row": row}
+    with soma.Experiment.open(str(store), "w") as exp:
+        exp.metadata.update(
+            {PENDING: json.dumps(record), NEXT_OBS: obs1, NEXT_VAR: var1, NEXT_SAMPLE: row + 1}
+        )
+    _grow(store, n_obs=obs1, n_var=var1)
+
     with soma.Experiment.open(str(store), "w") as exp:  # new columns, in their own step
         if len(new_genes):
             _evolve(exp.ms[MEASUREMENT].var, var_columns)
@@ -432,10 +439,14 @@ def _fresh(store: Path, checkpoints: list[Checkpoint]) -> None:
     old = store.with_name(f".{store.name}.old")
     shutil.rmtree(build, ignore_errors=True)
     dtype = _first_dtype(checkpoints[0].path) if checkpoints else np.dtype(np.float32)
-    _create(build, dtype=dtype)
-    for checkpoint in checkpoints:
-        n = append_sample(build, checkpoint)
-        logger.info("added %s (%d cells)", checkpoint.sample, n)
+    try:
+        _create(build, dtype=dtype)
+        for checkpoint in checkpoints:
+            n = append_sample(build, checkpoint)
+            logger.info("added %s (%d cells)", checkpoint.sample, n)
+    except Exception:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
     if store.exists():
         os.replace(store, old)
     os.replace(build, store)
@@ -514,7 +525,11 @@ def build_soma_collection(
             if checkpoint.sample in known:
                 done["kept"].append(checkpoint.sample)
                 continue
-            n = append_sample(store, checkpoint)
+            try:
+                n = append_sample(store, checkpoint)
+            except Exception:
+                repair(store)  # leave the store as it was; a kill is repaired by the next run
+                raise
             logger.info("appended %s (%d cells)", checkpoint.sample, n)
             done["added"].append(checkpoint.sample)
     logger.info(
