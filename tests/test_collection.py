@@ -374,6 +374,8 @@ def test_int32_counts_are_kept_as_int32(tmp_path):
 @pytest.mark.filterwarnings("ignore:Matrix counts has fewer cells:UserWarning")
 # cellarr names cells and genes by integers; anndata turns them into strings
 @pytest.mark.filterwarnings("ignore:Transforming to str index")
+# tiledb-py (cellarr's reader) on NumPy 2.5, seen on Python 3.13: not ours
+@pytest.mark.filterwarnings("ignore:Setting the dtype on a NumPy array:DeprecationWarning")
 def test_cellarr_reads_back_equal(tmp_path, checkpoints):
     from cellarr import CellArrDataset
 

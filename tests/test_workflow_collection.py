@@ -86,6 +86,8 @@ def test_soma_collection_appends_new_samples_and_rebuilds_changed_ones(geo_proje
 
 @pytest.mark.filterwarnings("ignore:Matrix counts has fewer cells:UserWarning")
 @pytest.mark.filterwarnings("ignore:Transforming to str index")
+# tiledb-py (cellarr's reader) on NumPy 2.5, seen on Python 3.13: not ours
+@pytest.mark.filterwarnings("ignore:Setting the dtype on a NumPy array:DeprecationWarning")
 def test_cellarr_collection_through_the_workflow(geo_project, workflow):
     from cellarr import CellArrDataset
 
