@@ -255,6 +255,17 @@ def part_collection(repeat: int) -> None:
         line(f"build {k} samples ({k * per:,} cells)", res["call"], res["peak"])
     ratio = results[n]["peak"] / results[n // 4]["peak"]
     print(f"  => peak RSS {n} vs {n // 4} samples: {ratio:.2f}x (target within 1.3x)")
+    cellarr = BENCH / "data" / f"collection_{per}.cellarr"
+    k = n // 4
+    res = run(child("collection_cellarr", str(folder), str(k), str(cellarr)), label="cellarr")
+    inputs = sum((folder / f"S{i:02d}.h5ad").stat().st_size for i in range(k))
+    line(
+        f"cellarr: build {k} samples ({k * per:,} cells)",
+        res["call"],
+        res["peak"],
+        f"{res['peak'] / inputs:.1f}x the {mib(inputs)} of checkpoints",
+    )
+    shutil.rmtree(cellarr, ignore_errors=True)
     res = run(child("collection_query", str(store), "genes"), label="query genes")
     line(f"query 3 genes over all {n * per:,} cells", res["call"], res["peak"], res["shape"])
     res = run(child("collection_query", str(store), "sample"), label="query sample")
@@ -538,6 +549,13 @@ def run_child(name: str, args: list[str]) -> dict[str, Any]:
                 "shape": f"{adata.n_obs:,} x {adata.n_vars:,}",
             }
         folder = Path(args[0])
+        if name == "collection_cellarr":
+            from scingest.collection import build_cellarr_collection
+
+            paths = {f"S{i:02d}": folder / f"S{i:02d}.h5ad" for i in range(int(args[1]))}
+            t1 = time.perf_counter()
+            build_cellarr_collection(paths, args[2])
+            return {"call": time.perf_counter() - t1}
         if name == "collection_build":
             paths = {f"S{i:02d}": folder / f"S{i:02d}.h5ad" for i in range(int(args[1]))}
             t1 = time.perf_counter()

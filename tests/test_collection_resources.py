@@ -38,4 +38,4 @@ def test_collection_request_follows_the_checkpoints(tmp_path):
     assert runtime(None, many, 2) == 2 * runtime(None, many, 1)
     # cellarr holds all of them
     mem_c, _ = collection_functions("cellarr")
-    assert mem_c(None, SimpleNamespace(h5ads=[str(huge)] * 2), 1) == 800 + 4 * 6000
+    assert mem_c(None, SimpleNamespace(h5ads=[str(huge)] * 2), 1) == 800 + 2500 + 4 * 6000

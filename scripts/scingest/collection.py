@@ -252,7 +252,7 @@ def _create(store: Path, *, dtype: np.dtype) -> None:
 
 
 def _is_ready(store: Path) -> bool:
-    soma = _soma()
+    soma = _soma()  # outside the try: a missing package must never look like a bad store
     try:
         with soma.Experiment.open(str(store)) as exp:
             return bool(exp.metadata.get(READY))

@@ -217,17 +217,18 @@ def get_collection_store():
 
 
 def get_collection_mem_mb(wildcards, input, attempt):
-    """Memory request of the collection job in MB, from its largest input.
+    """Memory request of the collection job in MB, from its inputs, times the attempt.
 
     soma holds one checkpoint's obs and var, one row block of counts (at most BLOCK_NNZ
     values) and the store's gene index: INGEST_MEM_BASE_MB plus 2 MB per MB of the largest
-    checkpoint, at least 2,000 (bench/run.py collection measures it). cellarr builds in
-    one pass over all checkpoints and holds more: 4 MB per MB of all checkpoints
-    (bench/run.py collection, cellarr line).
+    checkpoint, at least 2,000; its peak does not grow with the number of samples
+    (bench/run.py collection). cellarr holds every cell's obs and TileDB's consolidation
+    buffers: INGEST_MEM_BASE_MB plus 2,500 plus 4 MB per MB of all checkpoints (measured by
+    bench/run.py collection, cellarr line; see bench/README.md).
     """
     sizes = [Path(p).stat().st_size / 1e6 for p in input.h5ads] or [0]
     if config["collection"] == "cellarr":
-        need = INGEST_MEM_BASE_MB + 4 * sum(sizes)
+        need = INGEST_MEM_BASE_MB + 2500 + 4 * sum(sizes)
     else:
         need = max(2000, INGEST_MEM_BASE_MB + 2 * max(sizes))
     return int(need * attempt)
