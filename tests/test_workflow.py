@@ -103,7 +103,6 @@ def test_reruns_only_what_changed(geo_project):
         "merge_samples": 1,
         "summarize_qc": 1,
         "plot_qc": 1,
-        "plot_sample_qc": 1,
         "all": 1,
     }
     run_workflow(workdir, config=DATA)
@@ -130,7 +129,6 @@ def test_reruns_only_what_changed(geo_project):
         "merge_samples": 1,
         "summarize_qc": 1,
         "plot_qc": 1,
-        "plot_sample_qc": 1,
         "all": 1,
     }
 

@@ -116,7 +116,7 @@ def get_qc_targets():
     targets = [
         *rules.summarize_qc.output,
         *rules.plot_qc.output,
-        *expand(rules.plot_sample_qc.output.png, sample=SAMPLES),
+        *expand(rules.ingest_sample.output.png, sample=SAMPLES),
     ]
     if config["filter_merged"]:
         targets.append("results/merged_filtered.h5ad")
@@ -198,6 +198,27 @@ def get_merge_mem_mb(wildcards, attempt):
     obs columns of millions of cells (8 bytes per cell per column, strings about 70).
     """
     return 2000 * attempt
+
+
+#: Inputs from this size (MB of text for a sample, MB on disk for the merge's checkpoints)
+#: are worth a second thread: the reader's inflating thread and half its transpose, the
+#: writers' parallel compression. Smaller ones run in one thread, so that small samples
+#: still run side by side on a laptop (a process's start-up is most of their time).
+THREADS_FROM_MB = 50
+
+
+def get_ingest_threads(wildcards, input):
+    """Threads of a sample's job: 2 from THREADS_FROM_MB of input text, else 1. The job
+    passes its thread count to scingest (build_sample, write_h5ad), which then uses no
+    more; Snakemake lowers it to --cores, and --set-threads ingest_sample=N changes it."""
+    return 2 if input_text_mb(input) >= THREADS_FROM_MB else 1
+
+
+def get_merge_threads(wildcards, input):
+    """Threads of the merge: 2 when the checkpoints total THREADS_FROM_MB on disk, else 1
+    (the merge reads in one thread and compresses in the others)."""
+    size = sum(Path(p).stat().st_size for p in input.h5ads if Path(p).exists())
+    return 2 if size / 1e6 >= THREADS_FROM_MB else 1
 
 
 def get_checkpoints(wildcards):

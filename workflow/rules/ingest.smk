@@ -4,13 +4,21 @@ rule ingest_sample:
         parts=get_sample_parts,
     output:
         h5ad="results/samples/{sample}.h5ad",
+        # the sample's QC figure, drawn in the same job (a job of its own cost a process)
+        png=report(
+            "results/qc/samples/{sample}_qc.png",
+            caption="../report/sample_qc.rst",
+            category="2. QC per sample",
+            subcategory="{sample}",
+            labels={"sample": "{sample}", "figure": "cell QC"},
+        ),
     log:
         "logs/ingest_sample/{sample}.log",
     benchmark:
         "benchmarks/ingest_sample/{sample}.tsv"
     conda:
         "../../envs/scingest.yaml"
-    threads: 1
+    threads: get_ingest_threads
     resources:
         mem_mb=get_ingest_mem_mb,
         runtime=lambda wildcards, attempt: 30 * attempt,

@@ -74,29 +74,6 @@ rule plot_qc:
         "../../scripts/plot_qc.py"
 
 
-rule plot_sample_qc:
-    input:
-        h5ad="results/samples/{sample}.h5ad",
-    output:
-        png=report(
-            "results/qc/samples/{sample}_qc.png",
-            caption="../report/sample_qc.rst",
-            category="2. QC per sample",
-            subcategory="{sample}",
-            labels={"sample": "{sample}", "figure": "cell QC"},
-        ),
-    log:
-        "logs/plot_sample_qc/{sample}.log",
-    conda:
-        "../../envs/scingest.yaml"
-    threads: 1
-    resources:
-        mem_mb=lambda wildcards, attempt: 1000 * attempt,
-        runtime=lambda wildcards, attempt: 10 * attempt,
-    script:
-        "../../scripts/plot_sample_qc.py"
-
-
 rule filter_merged:
     input:
         h5ad="results/merged.h5ad",
