@@ -118,7 +118,8 @@ def logged_threads(workdir: Path, rule: str) -> dict[str, int]:
 
 def test_jobs_pass_their_declared_threads_to_scingest(tmp_path):
     """A small sample's job declares 1 thread and scingest is told 1; --set-threads reaches
-    the library; a sample of 50 MB of text or more declares 2 (seen in the dry run)."""
+    the library; a sample of 50 MB of text or more declares 2, and so does the merge of
+    such samples (seen in the dry run)."""
     make_geo_folder(tmp_path / "data", [("GSM1", "Ctrl1", 20, 1), ("GSM2", "Pre1", 20, 2)])
     config = {"input_dir": "data"}
     run_workflow(tmp_path, "results/merged.h5ad", config=config)
@@ -151,6 +152,7 @@ def test_jobs_pass_their_declared_threads_to_scingest(tmp_path):
     )
     dry = run_workflow(big, "--dry-run", "results/merged.h5ad", config=config)
     assert dry_run_threads(str(dry), "ingest_sample") == {"Post1": 2, "Post2": 1}, str(dry)
+    assert dry_run_threads(str(dry), "merge_samples") == {"merge_samples": 2}
 
 
 def dry_run_threads(output: str, rule: str) -> dict[str, int]:
@@ -159,7 +161,8 @@ def dry_run_threads(output: str, rule: str) -> dict[str, int]:
     found = {}
     for block in re.split(r"\n(?=\[)", output):
         if f"rule {rule}:" in block:
-            sample = re.search(r"wildcards: sample=(\S+)", block).group(1)
+            wildcard = re.search(r"wildcards: sample=(\S+)", block)
+            sample = wildcard.group(1) if wildcard else rule
             threads = re.search(r"^\s+threads: (\d+)", block, re.M)
             found[sample] = int(threads.group(1)) if threads else 1
     return found

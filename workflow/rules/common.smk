@@ -210,15 +210,16 @@ THREADS_FROM_MB = 50
 def get_ingest_threads(wildcards, input):
     """Threads of a sample's job: 2 from THREADS_FROM_MB of input text, else 1. The job
     passes its thread count to scingest (build_sample, write_h5ad), which then uses no
-    more; Snakemake lowers it to --cores, and --set-threads ingest_sample=N changes it."""
+    more; Snakemake lowers it to --cores, and --set-threads ingest_sample=N changes it.
+    """
     return 2 if input_text_mb(input) >= THREADS_FROM_MB else 1
 
 
-def get_merge_threads(wildcards, input):
-    """Threads of the merge: 2 when the checkpoints total THREADS_FROM_MB on disk, else 1
-    (the merge reads in one thread and compresses in the others)."""
-    size = sum(Path(p).stat().st_size for p in input.h5ads if Path(p).exists())
-    return 2 if size / 1e6 >= THREADS_FROM_MB else 1
+def get_merge_threads(wildcards):
+    """Threads of the merge: 2 when the samples' inputs total THREADS_FROM_MB of text, else
+    1 (the merge reads in one thread and compresses in the other). Judged by the inputs
+    because the checkpoints do not exist yet when Snakemake plans the run."""
+    return 2 if input_text_mb(SHEET["path"]) >= THREADS_FROM_MB else 1
 
 
 def get_checkpoints(wildcards):
