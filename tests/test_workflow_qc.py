@@ -97,4 +97,4 @@ def test_filtered_merge_is_off_by_default(project):
     workdir, _ = project
     jobs = planned_jobs(workdir, {"input_dir": "data"})
     assert "filter_merged" not in jobs
-    assert jobs["ingest_sample"] == 3 and jobs["plot_qc"] == 1
+    assert jobs["ingest_sample"] == 3 and jobs["summarize_qc"] == 1

@@ -115,7 +115,6 @@ def get_qc_targets():
     """QC outputs of the default target: summary, plots, filtered merge when switched on."""
     targets = [
         *rules.summarize_qc.output,
-        *rules.plot_qc.output,
         *expand(rules.ingest_sample.output.png, sample=SAMPLES),
     ]
     if config["filter_merged"]:
