@@ -347,6 +347,8 @@ def _snakemake_demo(work: Path) -> list[str]:
         str(REPO / "Snakefile"),
         "--directory",
         str(work),
+        "--configfile",
+        str(REPO / "config" / "config.yaml"),
         "--profile",
         str(REPO / "profiles" / "default"),
         "--quiet",
