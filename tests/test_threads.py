@@ -64,6 +64,25 @@ def test_one_thread_reads_and_writes_in_the_calling_thread(dense_file, tmp_path,
     assert_equal(ad.read_h5ad(tmp_path / "one.h5ad"), ad.read_h5ad(tmp_path / "all.h5ad"))
 
 
+def test_qc_metrics_use_the_threads_given(dense_file, monkeypatch):
+    """scanpy's QC metrics run parallel numba functions: bounded by the job's threads."""
+    import numba
+    import scanpy as sc
+
+    seen = []
+    real = sc.pp.calculate_qc_metrics
+
+    def spy(*args, **kwargs):
+        seen.append(numba.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sc.pp, "calculate_qc_metrics", spy)
+    before = numba.get_num_threads()
+    build_sample(dense_file, sample="S", threads=1)
+    assert seen == [1]
+    assert numba.get_num_threads() == before
+
+
 def test_two_threads_add_one_helper_at_a_time(dense_file, tmp_path, started):
     adata = read_counts(dense_file, threads=2)
     assert "scingest-inflate" in started and "scingest-transpose" in started

@@ -102,7 +102,7 @@ def build_sample(
             patterns["mt"],
             organism,
         )
-    compute_qc_metrics(adata, percent_top=percent_top)
+    compute_qc_metrics(adata, percent_top=percent_top, threads=threads)
     outlier_limits = dict(outlier_limits or {})
     thresholds = flag_outliers(adata, **outlier_limits)
     adata.uns["scingest"] = h5ad_safe(
