@@ -136,9 +136,8 @@ def logged_threads(workdir: Path, rule: str) -> dict[str, int]:
 
 
 def test_jobs_pass_their_declared_threads_to_scingest(tmp_path):
-    """A small sample's job declares 1 thread and scingest is told 1; --set-threads reaches
-    the library; a sample of 50 MB of text or more declares 2, and so does the merge of
-    such samples (seen in the dry run)."""
+    """A sample's job declares 1 thread and scingest is told 1; --set-threads reaches the
+    library; the merge of 50 MB of text or more declares 2 (seen in the dry run)."""
     make_geo_folder(tmp_path / "data", [("GSM1", "Ctrl1", 20, 1), ("GSM2", "Pre1", 20, 2)])
     config = {"input_dir": "data"}
     run_workflow(tmp_path, "results/merged.h5ad", config=config)
@@ -170,8 +169,10 @@ def test_jobs_pass_their_declared_threads_to_scingest(tmp_path):
         gzip.compress(b",AAACCTGAGAAACCAT-1\nG1,1\n")
     )
     dry = run_workflow(big, "--dry-run", "results/merged.h5ad", config=config)
-    assert dry_run_threads(str(dry), "ingest_sample") == {"Post1": 2, "Post2": 1}, str(dry)
-    assert dry_run_threads(str(dry), "merge_samples") == {"merge_samples": 2}
+    assert dry_run_threads(str(dry), "ingest_sample") == {"Post1": 1, "Post2": 1}, str(dry)
+    assert dry_run_threads(str(dry), "merge_samples") == {"merge_samples": 2}, str(dry)
+    small = run_workflow(tmp_path, "--dry-run", "--forceall", "results/merged.h5ad", config=config)
+    assert dry_run_threads(str(small), "merge_samples") == {"merge_samples": 1}
 
 
 def dry_run_threads(output: str, rule: str) -> dict[str, int]:

@@ -199,19 +199,9 @@ def get_merge_mem_mb(wildcards, attempt):
     return 2000 * attempt
 
 
-#: Inputs from this size (MB of text for a sample, MB on disk for the merge's checkpoints)
-#: are worth a second thread: the reader's inflating thread and half its transpose, the
-#: writers' parallel compression. Smaller ones run in one thread, so that small samples
-#: still run side by side on a laptop (a process's start-up is most of their time).
+#: The merge's checkpoints from this size (judged by the samples' inputs as text, MB) are
+#: worth a second thread: one reads, the other compresses.
 THREADS_FROM_MB = 50
-
-
-def get_ingest_threads(wildcards, input):
-    """Threads of a sample's job: 2 from THREADS_FROM_MB of input text, else 1. The job
-    passes its thread count to scingest (build_sample, write_h5ad), which then uses no
-    more; Snakemake lowers it to --cores, and --set-threads ingest_sample=N changes it.
-    """
-    return 2 if input_text_mb(input) >= THREADS_FROM_MB else 1
 
 
 def get_merge_threads(wildcards):

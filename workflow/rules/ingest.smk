@@ -18,7 +18,10 @@ rule ingest_sample:
         "benchmarks/ingest_sample/{sample}.tsv"
     conda:
         "../../envs/scingest.yaml"
-    threads: get_ingest_threads
+    # one thread, and scingest is told so (no helper threads): samples run side by side,
+    # which keeps both cores busy through each job's single-threaded parts (start-up,
+    # QC, plotting); --set-threads ingest_sample=2 lets the reader inflate in a thread
+    threads: 1
     resources:
         mem_mb=get_ingest_mem_mb,
         runtime=lambda wildcards, attempt: 30 * attempt,
