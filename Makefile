@@ -4,15 +4,25 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: install demo test lint bench clean slurm-up slurm-down test-slurm
+.PHONY: install install-slurm demo test lint bench clean slurm-up slurm-down test-slurm
 
 $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,slurm,collection]'
+	$(BIN)/pip install --quiet -e '.[test,collection]'
+	$(BIN)/python -m scingest.warm
 	touch $@
 
 install: $(BIN)/snakemake
+
+## install-slurm: install, plus the SLURM executor plugin (only for cluster use: at every
+## snakemake start the plugin asks `scontrol show config`, which waits ~10 s where SLURM's
+## client tools are installed but no controller answers)
+$(VENV)/.slurm-plugin: $(BIN)/snakemake
+	$(BIN)/pip install --quiet -e '.[test,slurm]'
+	touch $@
+
+install-slurm: $(VENV)/.slurm-plugin
 
 ## demo: install, then run the workflow on the bundled example data (example/)
 demo: install
@@ -31,7 +41,7 @@ slurm-down:
 	bash .ci/slurm-down.sh
 
 ## test-slurm: only the tests that run the workflow through SLURM (needs slurm-up)
-test-slurm: install
+test-slurm: install-slurm
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -m slurm
 
 lint: install

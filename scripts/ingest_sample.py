@@ -1,7 +1,8 @@
-# Adapter of rule ingest_sample: one sample's count file -> its checkpoint h5ad.
+# Adapter of rule ingest_sample: one sample's count file -> its checkpoint h5ad and QC figure.
 from scingest.logs import workflow_step
 
-with workflow_step(snakemake.log[0]):
+with workflow_step(snakemake.log[0]) as logger:
+    logger.info("threads: %d (the rule's, passed to scingest)", snakemake.threads)
     from scingest.sample import build_sample, write_h5ad
 
     adata = build_sample(
@@ -9,7 +10,18 @@ with workflow_step(snakemake.log[0]):
         sample=snakemake.wildcards.sample,
         format=snakemake.params.format,
         metadata=snakemake.params.metadata,
+        threads=snakemake.threads,
         **snakemake.params.reader,
         **snakemake.params.qc,
     )
-    write_h5ad(adata, snakemake.output.h5ad, compression=snakemake.params.compression)
+    write_h5ad(
+        adata,
+        snakemake.output.h5ad,
+        compression=snakemake.params.compression,
+        threads=snakemake.threads,
+    )
+    del adata
+    # the figure reads back the checkpoint's obs and limits, as the QC jobs do
+    from scingest.plots import plot_sample_checkpoint
+
+    plot_sample_checkpoint(snakemake.wildcards.sample, snakemake.output.h5ad, snakemake.output.png)

@@ -1,7 +1,8 @@
 # Adapter of rule merge_samples: sample checkpoints -> merged.h5ad and the merge report.
 from scingest.logs import workflow_step
 
-with workflow_step(snakemake.log[0]):
+with workflow_step(snakemake.log[0]) as logger:
+    logger.info("threads: %d (the rule's, passed to scingest)", snakemake.threads)
     from scingest.merge import merge_checkpoints
 
     merge_checkpoints(
@@ -10,4 +11,5 @@ with workflow_step(snakemake.log[0]):
         join=snakemake.params.join,
         compression=snakemake.params.compression,
         report=snakemake.output.report,
+        threads=snakemake.threads,
     )

@@ -1,11 +1,18 @@
-# Adapter of rule summarize_qc: one row of QC figures per sample, also as MultiQC content.
+# Adapter of rule summarize_qc: one row of QC figures per sample, also as MultiQC content,
+# and the overview QC plots of all samples, from the checkpoints' obs.
 from scingest.logs import workflow_step
 
 with workflow_step(snakemake.log[0]):
+    from scingest.plots import plot_overview
     from scingest.summary import write_qc_summary
 
-    write_qc_summary(
-        dict(zip(snakemake.params.samples, snakemake.input.h5ads, strict=True)),
-        snakemake.output.tsv,
-        multiqc=snakemake.output.mqc,
+    checkpoints = dict(zip(snakemake.params.samples, snakemake.input.h5ads, strict=True))
+    write_qc_summary(checkpoints, snakemake.output.tsv, multiqc=snakemake.output.mqc)
+    plot_overview(
+        checkpoints,
+        violins=snakemake.output.violins,
+        counts_vs_genes=snakemake.output.counts_vs_genes,
+        barcode_rank=snakemake.output.barcode_rank,
+        cells=snakemake.output.cells,
+        group_by=snakemake.params.group_by,
     )

@@ -253,8 +253,7 @@ def test_remove_sample_and_change_join_rerun_exactly(geo_project):
     assert planned_jobs(workdir, DATA) == {
         "write_samplesheet": 1,
         "merge_samples": 1,
-        "summarize_qc": 1,
-        "plot_qc": 1,  # cells per sample changes
+        "summarize_qc": 1,  # cells per sample changes
         "all": 1,
     }
     run_workflow(workdir, config=DATA)

@@ -87,7 +87,7 @@ def test_flags_summary_plots_report_and_filtered_merge(project):
     sheet.loc[sheet["sample"] == "Post2", "qc_max_pct_mt"] = 2.0
     sheet.to_csv(workdir / "sheet.tsv", sep="\t", index=False)
     jobs = planned_jobs(workdir, config)
-    assert jobs["ingest_sample"] == 1 and jobs["plot_sample_qc"] == 1
+    assert jobs["ingest_sample"] == 1  # which draws its QC figure too
     # a changed config limit reruns every sample
     jobs = planned_jobs(workdir, {**config, "qc_nmads": 4})
     assert jobs["ingest_sample"] == 3
@@ -97,4 +97,4 @@ def test_filtered_merge_is_off_by_default(project):
     workdir, _ = project
     jobs = planned_jobs(workdir, {"input_dir": "data"})
     assert "filter_merged" not in jobs
-    assert jobs["plot_sample_qc"] == 3 and jobs["plot_qc"] == 1
+    assert jobs["ingest_sample"] == 3 and jobs["summarize_qc"] == 1

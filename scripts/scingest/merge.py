@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -275,6 +276,7 @@ def _write_matrices(
     *,
     compression: Compression,
     block_nnz: int,
+    threads: int | None = None,
 ) -> dict[str, pd.Index | None]:
     """Stream X, the shared layers and the shared obsm matrices; return the obsm entries
     written, with their feature names."""
@@ -294,16 +296,29 @@ def _write_matrices(
         width = len(names) if names is not None else next(iter(widths[k]))
         obsm_keys.append((k, f"obsm/{k}", names, width))
     keys = ["X", *(f"layers/{k}" for k in plan.layers)]
-    with ThreadPoolExecutor(workers()) as pool:
+    helpers = workers(threads) - 1 if threads is not None else workers()
+    with ThreadPoolExecutor(helpers) if helpers else nullcontext() as pool:
         targets = {
             key: CsrWriter(
-                out, key, len(plan.genes), plan.dtypes[key], compression=compression, pool=pool
+                out,
+                key,
+                len(plan.genes),
+                plan.dtypes[key],
+                compression=compression,
+                pool=pool,
+                threads=threads,
             )
             for key in keys
         }
         for _, key, _, width in obsm_keys:
             targets[key] = CsrWriter(
-                out, key, width, plan.dtypes[key], compression=compression, pool=pool
+                out,
+                key,
+                width,
+                plan.dtypes[key],
+                compression=compression,
+                pool=pool,
+                threads=threads,
             )
         for path in paths.values():
             with _open(path) as f:
@@ -366,8 +381,12 @@ def merge_checkpoints(
     report: str | PathLike[str] | None = None,
     compression: Compression = "none",
     block_nnz: int = BLOCK_NNZ,
+    threads: int | None = None,
 ) -> pd.DataFrame:
     """Concatenate sample checkpoints on disk into ``out`` and return the merge report.
+
+    ``threads``: CPUs the merge may keep busy (the job's declared threads): the calling
+    thread reads and re-indexes, ``threads - 1`` others compress (``1``: all in one).
 
     Samples are taken in name order. Cells keep their ``obs_names`` (``{sample}-{barcode}``);
     ``obs["sample"]`` is the categorical batch label; ``obs`` columns missing from a sample
@@ -416,7 +435,9 @@ def merge_checkpoints(
         f.attrs["encoding-version"] = "0.1.0"
         _write_obs(f, paths, plan)
         write_elem(f, "var", plan.var.result(plan.genes))
-        obsm = _write_matrices(f, paths, plan, compression=compression, block_nnz=block_nnz)
+        obsm = _write_matrices(
+            f, paths, plan, compression=compression, block_nnz=block_nnz, threads=threads
+        )
         for key in ("varm", "obsp", "varp"):
             write_elem(f, key, {})
         uns: dict[str, Any] = {

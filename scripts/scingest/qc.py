@@ -60,17 +60,27 @@ def flag_genes(
     return counts
 
 
-def compute_qc_metrics(adata: ad.AnnData, *, percent_top: Sequence[int] = (20, 50, 100)) -> None:
+def compute_qc_metrics(
+    adata: ad.AnnData, *, percent_top: Sequence[int] = (20, 50, 100), threads: int | None = None
+) -> None:
     """Per-cell and per-gene QC metrics in place, with ``scanpy.pp.calculate_qc_metrics``.
 
     ``percent_top`` sizes larger than the number of genes are left out (scanpy would raise).
+    ``threads`` bounds the threads of scanpy's parallel numba functions (all CPUs when None).
     """
+    import numba
     import scanpy as sc
 
     top = sorted({int(n) for n in percent_top if 0 < int(n) <= adata.n_vars}) or None
-    sc.pp.calculate_qc_metrics(
-        adata, qc_vars=list(QC_VARS), percent_top=top, log1p=True, inplace=True
-    )
+    previous = numba.get_num_threads()
+    if threads is not None:
+        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        sc.pp.calculate_qc_metrics(
+            adata, qc_vars=list(QC_VARS), percent_top=top, log1p=True, inplace=True
+        )
+    finally:
+        numba.set_num_threads(previous)
 
 
 #: Outlier flags written to ``obs``, the QC metric each one looks at, and whether the MAD

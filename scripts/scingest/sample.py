@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from os import PathLike
 from typing import Any, Literal
 
@@ -42,6 +43,7 @@ def build_sample(
     gene_set_regex: Mapping[str, str | None] | None = None,
     percent_top: Sequence[int] = (20, 50, 100),
     outlier_limits: Mapping[str, float | None] | None = None,
+    threads: int | None = None,
 ) -> ad.AnnData:
     """Read one sample and annotate it to the checkpoint data contract.
 
@@ -52,7 +54,8 @@ def build_sample(
     ``var_names``, ``other_features`` and ``h5ad_layer`` are passed to
     :func:`scingest.readers.read_counts`. Outlier cells are flagged (``outlier_*``, ``qc_pass``)
     by :func:`scingest.qc.flag_outliers` with ``outlier_limits`` as its keyword arguments;
-    no cell is removed.
+    no cell is removed. ``threads`` (the job's declared threads) bounds the reader's
+    helper threads, see :func:`scingest.readers.read_counts`.
     """
     metadata = dict(metadata or {})
     clash = [k for k in metadata if is_reserved_column(k)]
@@ -72,6 +75,7 @@ def build_sample(
         var_names=var_names,
         other_features=other_features,
         h5ad_layer=h5ad_layer,
+        threads=threads,
     )
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise ScingestError(
@@ -98,7 +102,7 @@ def build_sample(
             patterns["mt"],
             organism,
         )
-    compute_qc_metrics(adata, percent_top=percent_top)
+    compute_qc_metrics(adata, percent_top=percent_top, threads=threads)
     outlier_limits = dict(outlier_limits or {})
     thresholds = flag_outliers(adata, **outlier_limits)
     adata.uns["scingest"] = h5ad_safe(
@@ -147,13 +151,19 @@ def _provenance(path: str | PathLike[str], format: str, genome: str | None) -> d
 
 
 def write_h5ad(
-    adata: ad.AnnData, path: str | PathLike[str], *, compression: Compression = "none"
+    adata: ad.AnnData,
+    path: str | PathLike[str],
+    *,
+    compression: Compression = "none",
+    threads: int | None = None,
 ) -> None:
     """Write h5ad under a temporary name and rename it when complete.
 
     ``gzip`` is deflate level 1, and CSR ``X`` and layers are compressed in parallel with
     ISA-L (:class:`scingest.h5stream.CsrWriter`): on the seed checkpoint that writes at about
     lzf's speed at half lzf's size (bench/run.py compression). The rest is anndata's writer.
+    ``threads``: compressing threads (the calling thread only stores the chunks); ``1``
+    compresses in the calling thread; ``None``: every CPU the process may use.
     """
     matrices = {"X": adata.X, **{f"layers/{k}": v for k, v in adata.layers.items()}}
     own = compression == "gzip" and all(sp.isspmatrix_csr(m) for m in matrices.values())
@@ -167,8 +177,9 @@ def write_h5ad(
             obs=adata.obs, var=adata.var, uns=adata.uns, obsm=adata.obsm, varm=adata.varm
         )
         rest.write_h5ad(tmp, compression="gzip", compression_opts=GZIP_LEVEL)
-        with h5py.File(tmp, "r+") as f, ThreadPoolExecutor(workers()) as pool:
+        n = workers(threads)
+        with h5py.File(tmp, "r+") as f, ThreadPoolExecutor(n) if n > 1 else nullcontext() as pool:
             if "X" in f:
                 del f["X"]
             for key, matrix in matrices.items():
-                write_csr(f, key, matrix, compression="gzip", pool=pool)
+                write_csr(f, key, matrix, compression="gzip", pool=pool, threads=n)

@@ -115,8 +115,7 @@ def get_qc_targets():
     """QC outputs of the default target: summary, plots, filtered merge when switched on."""
     targets = [
         *rules.summarize_qc.output,
-        *rules.plot_qc.output,
-        *expand(rules.plot_sample_qc.output.png, sample=SAMPLES),
+        *expand(rules.ingest_sample.output.png, sample=SAMPLES),
     ]
     if config["filter_merged"]:
         targets.append("results/merged_filtered.h5ad")
@@ -198,6 +197,18 @@ def get_merge_mem_mb(wildcards, attempt):
     obs columns of millions of cells (8 bytes per cell per column, strings about 70).
     """
     return 2000 * attempt
+
+
+#: The merge's checkpoints from this size (judged by the samples' inputs as text, MB) are
+#: worth a second thread: one reads, the other compresses.
+THREADS_FROM_MB = 50
+
+
+def get_merge_threads(wildcards):
+    """Threads of the merge: 2 when the samples' inputs total THREADS_FROM_MB of text, else
+    1 (the merge reads in one thread and compresses in the other). Judged by the inputs
+    because the checkpoints do not exist yet when Snakemake plans the run."""
+    return 2 if input_text_mb(SHEET["path"]) >= THREADS_FROM_MB else 1
 
 
 def get_checkpoints(wildcards):

@@ -10,7 +10,7 @@ rule merge_samples:
         "benchmarks/merge_samples/merge_samples.tsv"
     conda:
         "../../envs/scingest.yaml"
-    threads: 1
+    threads: get_merge_threads
     resources:
         mem_mb=get_merge_mem_mb,
         runtime=lambda wildcards, attempt: 60 * attempt,

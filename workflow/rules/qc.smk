@@ -7,6 +7,8 @@ report: "../report/workflow.rst"
 
 
 rule summarize_qc:
+    # the summary table and the overview plots in one job: both read only the checkpoints'
+    # obs, and a job of its own cost a Python process with its imports
     input:
         h5ads=get_checkpoints,
     output:
@@ -17,24 +19,6 @@ rule summarize_qc:
             labels={"figure": "QC summary table"},
         ),
         mqc="results/qc/qc_summary_mqc.tsv",
-    log:
-        "logs/summarize_qc/summarize_qc.log",
-    conda:
-        "../../envs/scingest.yaml"
-    threads: 1
-    resources:
-        mem_mb=lambda wildcards, attempt: 1000 * attempt,
-        runtime=lambda wildcards, attempt: 15 * attempt,
-    params:
-        samples=SAMPLES,
-    script:
-        "../../scripts/summarize_qc.py"
-
-
-rule plot_qc:
-    input:
-        h5ads=get_checkpoints,
-    output:
         violins=report(
             "results/qc/plots/violins.png",
             caption="../report/violins.rst",
@@ -60,7 +44,7 @@ rule plot_qc:
             labels={"figure": "cells per sample and group"},
         ),
     log:
-        "logs/plot_qc/plot_qc.log",
+        "logs/summarize_qc/summarize_qc.log",
     conda:
         "../../envs/scingest.yaml"
     threads: 1
@@ -71,30 +55,7 @@ rule plot_qc:
         samples=SAMPLES,
         group_by=config["qc_group_by"],
     script:
-        "../../scripts/plot_qc.py"
-
-
-rule plot_sample_qc:
-    input:
-        h5ad="results/samples/{sample}.h5ad",
-    output:
-        png=report(
-            "results/qc/samples/{sample}_qc.png",
-            caption="../report/sample_qc.rst",
-            category="2. QC per sample",
-            subcategory="{sample}",
-            labels={"sample": "{sample}", "figure": "cell QC"},
-        ),
-    log:
-        "logs/plot_sample_qc/{sample}.log",
-    conda:
-        "../../envs/scingest.yaml"
-    threads: 1
-    resources:
-        mem_mb=lambda wildcards, attempt: 1000 * attempt,
-        runtime=lambda wildcards, attempt: 10 * attempt,
-    script:
-        "../../scripts/plot_sample_qc.py"
+        "../../scripts/summarize_qc.py"
 
 
 rule filter_merged:

@@ -71,6 +71,7 @@ def read_counts(
     var_names: VarNames = "gene_symbols",
     other_features: OtherFeatures = "drop",
     h5ad_layer: str | None = None,
+    threads: int | None = None,
 ) -> ad.AnnData:
     """Read one sample's count matrix.
 
@@ -103,6 +104,9 @@ def read_counts(
         its feature names in ``uns["feature_names"]``.
     h5ad_layer
         For ``h5ad``: the layer holding raw counts; None reads ``X``.
+    threads
+        CPUs the read may keep busy (the dense text reader's helper threads); ``1``: the
+        calling thread only; ``None``: as many helpers as help.
 
     Returns
     -------
@@ -131,6 +135,7 @@ def read_counts(
             orientation=orientation,
             dtype=dtype,
             allow_non_integer=allow_non_integer,
+            threads=threads,
         )
         if var_names == "gene_ids":
             raise ScingestError(

@@ -57,13 +57,17 @@ def read_dense(
     allow_non_integer: bool = False,
     fast: bool = True,
     chunk_size: int | None = None,
+    threads: int | None = None,
 ) -> ad.AnnData:
     """Read a dense text count matrix into AnnData with CSR counts, cells x genes.
 
     See :func:`scingest.readers.read_counts` for the parameters. ``fast`` tries the fast
     parser first (it hands anything unusual to the simple one); ``False`` uses only the
     simple parser. ``chunk_size`` is the fast parser's bytes per step (``None``: its
-    default; small values exist for tests of lines split across chunks). Raises
+    default; small values exist for tests of lines split across chunks). ``threads``: the
+    CPUs the read may keep busy; ``1`` reads in the calling thread alone, ``2`` adds one
+    thread that inflates ahead (and writes half the transpose), ``None`` or more also
+    imports anndata in a third thread during the parse. Raises
     :class:`~scingest.ScingestError` naming file, line and column for a value that is not a
     finite, non-negative (integer, unless ``allow_non_integer``) number, for a row whose
     length differs from the header's, and for an empty or header-only file.
@@ -80,13 +84,19 @@ def read_dense(
         # numba loads the kernel (importing what it needs) before anndata starts loading
         # in a thread, so the two never import the same module at once
         _fastdense.load_kernel()
-        loading = _import_in_background("anndata")
+        loading = _import_in_background("anndata") if threads is None or threads > 2 else None
         try:
             parsed = _parse_fast(
-                path, sep=sep, dtype=dtype, chunk_size=chunk_size, transpose=transpose
+                path,
+                sep=sep,
+                dtype=dtype,
+                chunk_size=chunk_size,
+                transpose=transpose,
+                threads=threads,
             )
         finally:
-            loading.join()
+            if loading is not None:
+                loading.join()
     if parsed is not None:
         header, row_names, counts = parsed  # cells x genes already
         non_integer = 0  # the fast parser leaves fractions to the simple one
@@ -134,12 +144,20 @@ def _import_in_background(module: str) -> threading.Thread:
 
 
 def _parse_fast(
-    path: Path, *, sep: str, dtype: np.dtype, chunk_size: int | None, transpose: bool
+    path: Path,
+    *,
+    sep: str,
+    dtype: np.dtype,
+    chunk_size: int | None,
+    transpose: bool,
+    threads: int | None = None,
 ) -> tuple[list[str], list[str], sp.csr_matrix] | None:
     """The fast parser's result, or None when it steps aside (then the simple one runs)."""
     kwargs = {} if chunk_size is None else {"chunk_size": chunk_size}
     try:
-        return _fastdense.parse_fast(path, sep=sep, dtype=dtype, transpose=transpose, **kwargs)
+        return _fastdense.parse_fast(
+            path, sep=sep, dtype=dtype, transpose=transpose, threads=threads, **kwargs
+        )
     except _fastdense.Fallback as why:
         logger.info("%s: read by the simple parser (the fast one stepped aside: %s)", path, why)
         return None
