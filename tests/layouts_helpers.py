@@ -151,12 +151,15 @@ def write_kb(out: Path, cells: Cells, *, names: bool = True) -> Path:
     return out
 
 
-def write_alevin_fry(out: Path, cells: Cells, *, usa: bool = False, seed: int = 0) -> Path:
+def write_alevin_fry(
+    out: Path, cells: Cells, *, usa: bool = False, names: bool = False, seed: int = 0
+) -> Path:
     """simpleaf / alevin-fry output: af_quant/alevin/quants_mat.mtx (cells x genes).
 
-    With ``usa`` the columns are spliced, unspliced, ambiguous of each gene (in that order)
-    and quant.json says ``usa_mode``; the counts the reader should give are S + A, so the
-    cells' counts are split into S and A and random U counts are added.
+    ``names`` writes simpleaf's ``gene_id_to_name.tsv`` beside af_quant. With ``usa`` the
+    columns are spliced, unspliced, ambiguous of each gene (in that order) and quant.json
+    says ``usa_mode``; the counts the reader should give are S + A, so the cells' counts
+    are split into S and A and random U counts are added.
     """
     alevin = out / "af_quant" / "alevin"
     alevin.mkdir(parents=True)
@@ -177,6 +180,9 @@ def write_alevin_fry(out: Path, cells: Cells, *, usa: bool = False, seed: int = 
     meta = {"alt_resolved_cell_numbers": [], "num_genes": n * (3 if usa else 1), "usa_mode": usa}
     (out / "af_quant" / "quant.json").write_text(json.dumps(meta))
     (out / "af_quant" / "featureDump.txt").write_text("CB\tCorrectedReads\n")
+    if names:  # simpleaf's index map, copied beside the quantification
+        rows = [f"{i}\t{s}" for i, s in zip(cells.ids, cells.symbols, strict=True)]
+        _write_lines(out / "gene_id_to_name.tsv", rows)
     return out
 
 

@@ -76,6 +76,13 @@ def test_alevin_fry_names_are_gene_ids(tmp_path):
         np.testing.assert_array_equal(read_counts(other).X.toarray(), adata.X.toarray())
 
 
+def test_alevin_fry_gene_names_from_gene_id_to_name(tmp_path):
+    cells = make_cells(seed=4)
+    path = write_alevin_fry(tmp_path / "fry", cells, names=True)
+    assert input_files(path / "af_quant", "alevin_fry")[-2] == path / "gene_id_to_name.tsv"
+    _check(read_counts(path / "af_quant"), cells)
+
+
 def test_alevin_fry_usa_mode_gives_spliced_plus_ambiguous(tmp_path, caplog):
     cells = make_cells(seed=5)
     path = write_alevin_fry(tmp_path / "fry", cells, usa=True)

@@ -29,7 +29,8 @@ LAYOUT_FORMATS: dict[str, str] = {
     "kb": "kallisto | bustools output: counts_unfiltered/ (cells_x_genes.mtx, "
     ".barcodes.txt, .genes.txt, .genes.names.txt), or the kb count folder",
     "alevin_fry": "alevin-fry / simpleaf output: af_quant/ or alevin/ (quants_mat.mtx, "
-    "quants_mat_rows.txt, quants_mat_cols.txt; or quants.h5ad)",
+    "quants_mat_rows.txt, quants_mat_cols.txt; or quants.h5ad); gene names from a "
+    "gene_id_to_name.tsv beside them, if any",
     "loom": "loom file (velocyto, older GEO uploads): genes x cells matrix, row attributes "
     "Gene/Accession, column attribute CellID",
     "zarr": "AnnData zarr store (.zarr folder or .zarr.zip): counts from X or a named layer",
@@ -197,6 +198,10 @@ def _alevin_fry(path: Path) -> Resolved:
             "(cells x genes) with quants_mat_rows.txt (barcodes) and quants_mat_cols.txt (genes)",
             path=folder,
         )
+    for where in (folder, folder.parent, folder.parent.parent):
+        if (where / "gene_id_to_name.tsv").is_file():  # simpleaf / pyroe's id -> name map
+            parts["names"] = where / "gene_id_to_name.tsv"
+            break
     info: dict = {}
     meta = folder.parent / "quant.json"
     if meta.is_file():

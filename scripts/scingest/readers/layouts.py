@@ -99,7 +99,22 @@ def read_alevin_fry(
             n,
         )
     counts = check_counts(matrix, parts["matrix"], dtype=dtype, allow_non_integer=allow_non_integer)
-    return RawCounts(counts=counts, barcodes=barcodes, symbols=genes, ids=genes)
+    symbols = genes
+    if "names" in parts:
+        table = _read_table(parts["names"])
+        if table.shape[1] < 2:
+            raise ScingestError(
+                "one column: expected gene id and gene name per line, tab-separated",
+                path=parts["names"],
+            )
+        to_name = dict(zip(table.iloc[:, 0], table.iloc[:, 1], strict=True))
+        symbols = np.array([to_name.get(g, g) for g in genes])
+        unnamed = int(sum(g not in to_name for g in genes))
+        if unnamed:
+            logger.warning("%s: %d gene id(s) without a name: ids kept", parts["names"], unnamed)
+    else:
+        logger.info("%s: no gene_id_to_name.tsv beside it: gene ids used as names", parts["genes"])
+    return RawCounts(counts=counts, barcodes=barcodes, symbols=symbols, ids=genes)
 
 
 def _strings(dataset: h5py.Dataset) -> np.ndarray:
