@@ -281,3 +281,35 @@ def write_zarr(path: Path, cells: Cells, *, zipped: bool = False) -> Path:
         Path(f"{folder}.zip").rename(path)
         shutil.rmtree(folder)
     return path
+
+
+def _probe(folder: Path, cells: Cells) -> Path:
+    path = folder / "sample_filtered_probe_bc_matrix.h5"
+    write_probe_h5(path, cells)
+    return path
+
+
+def _loom(folder: Path, cells: Cells) -> Path:
+    write_loom(folder / "velocyto.loom", cells)
+    return folder / "velocyto.loom"
+
+
+#: id -> (writer of cells under a folder, returning the path; format; read_counts options),
+#: as tests/test_readers_formats.py's WRITERS.
+LAYOUT_WRITERS = {
+    "cellranger-multi": (
+        lambda d, c: write_cellranger_multi(d / "outs", {"S1": c}) / "per_sample_outs" / "S1",
+        "cellranger_multi",
+        {},
+    ),
+    "cellranger-count": (lambda d, c: write_cellranger_count(d / "run", c), "cellranger_count", {}),
+    "spaceranger": (lambda d, c: write_spaceranger(d / "visium", c), "cellranger_count", {}),
+    "probe-h5": (_probe, "10x_probe_h5", {}),
+    "starsolo": (lambda d, c: write_starsolo(d / "star", c), "starsolo", {}),
+    "kb": (lambda d, c: write_kb(d / "kb", c), "kb", {}),
+    "alevin-fry": (lambda d, c: write_alevin_fry(d / "fry", c, names=True), "alevin_fry", {}),
+    "loom": (_loom, "loom", {}),
+    "zarr": (lambda d, c: write_zarr(d / "in.zarr", c), "zarr", {}),
+    "zarr-zip": (lambda d, c: write_zarr(d / "in.zarr.zip", c, zipped=True), "zarr", {}),
+    "h5ad-anndata-0.7": (lambda d, c: write_h5ad_07(d / "old.h5ad", c), "h5ad", {}),
+}
