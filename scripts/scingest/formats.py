@@ -216,7 +216,9 @@ def detect_format(path: str | PathLike[str]) -> str:
     A folder is ``10x_mtx``; ``.h5``/``.hdf5`` is ``10x_h5``; ``.h5ad`` is ``h5ad``;
     ``.mtx[.gz]`` with ``_rows``/``_cols`` name files beside it is ``mtx``, and otherwise
     ``<prefix>matrix.mtx[.gz]`` is ``10x_triplet``; ``.csv``/``.tsv``/``.txt``/``.tab``
-    (optionally .gz) are dense text.
+    (optionally .gz) are dense text. Tool layouts (run folders, ``.loom``, ``.zarr``,
+    ``*_probe_bc_matrix.h5``, ...) are recognised first by their files
+    (:func:`scingest.layouts.detect_layout`); a path holding several is an error.
     """
     path = Path(path)
     name = path.name.lower()
