@@ -143,8 +143,8 @@ def test_sheet_errors_name_line(tmp_path, rows, message):
 def test_sheet_unknown_format_and_reserved_columns(tmp_path):
     touch(tmp_path, "a.csv")
     sheet = tmp_path / "sheet.tsv"
-    sheet.write_text(f"sample\tpath\tformat\nS1\t{tmp_path / 'a.csv'}\tloom\n")
-    with pytest.raises(ScingestError, match=r"line 2: unknown format 'loom'.*expected one of"):
+    sheet.write_text(f"sample\tpath\tformat\nS1\t{tmp_path / 'a.csv'}\tgct\n")
+    with pytest.raises(ScingestError, match=r"line 2: unknown format 'gct'.*expected one of"):
         read_sample_sheet(sheet)
     sheet.write_text(f"sample\tpath\ttotal_counts\nS1\t{tmp_path / 'a.csv'}\t3\n")
     with pytest.raises(ScingestError, match="'total_counts' clash with columns the workflow"):

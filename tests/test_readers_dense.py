@@ -155,5 +155,5 @@ def test_unknown_format_and_undetectable_name(tmp_path):
     path.write_text("x")
     with pytest.raises(ScingestError, match="cannot tell the format"):
         read_counts(path)
-    with pytest.raises(ScingestError, match="unknown format 'loom'"):
-        read_counts(path, "loom")
+    with pytest.raises(ScingestError, match="unknown format 'gct'"):
+        read_counts(path, "gct")

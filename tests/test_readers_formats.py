@@ -27,6 +27,7 @@ from formats_helpers import (
     write_h5ad,
     write_plain_mtx,
 )
+from layouts_helpers import LAYOUT_WRITERS
 from scingest.discovery import discover_samples, read_sample_sheet
 from scingest.errors import ScingestError
 from scingest.formats import FORMATS, detect_format, input_files
@@ -71,6 +72,7 @@ WRITERS = {
         {"h5ad_layer": "counts"},
     ),
     "csv": (lambda d, c: write_csv(d / "GSM3_A_count_matrix.csv.gz", c), "csv", {}),
+    **LAYOUT_WRITERS,
 }
 #: Formats whose files carry feature types (v3) / gene ids.
 V3 = {"10x-v3-folder", "10x-v3-folder-plain", "triplet-v3", "h5-v3", "h5ad-X", "h5ad-layer"}
@@ -235,7 +237,7 @@ def bad_inputs(tmp_path: Path):
     mtx = write_plain_mtx(tmp_path / "plain" / "c.mtx", CELLS)
     Path(f"{mtx}_cols.gz").unlink()
     cases.append(("mtx-missing-names", mtx, "mtx", r"missing c\.mtx_cols\[\.gz\]"))
-    cases.append(("unknown-format", folder, "loom", "unknown format 'loom': expected one of auto"))
+    cases.append(("unknown-format", folder, "gct", "unknown format 'gct': expected one of auto"))
     (tmp_path / "x.mtx").write_text(
         "%%MatrixMarket matrix coordinate integer general\n1 1 1\n1 1 3\n"
     )

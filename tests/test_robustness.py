@@ -110,8 +110,8 @@ def _sheet(workdir: Path, text: str) -> dict[str, str]:
         ),
         (lambda w: _sheet(w, "sample\tpath\na/b\tdata/a.csv\n"), "sample name 'a/b' may contain"),
         (
-            lambda w: _sheet(w, "sample\tpath\tformat\nS1\tdata/a.csv\tloom\n"),
-            "unknown format 'loom'",
+            lambda w: _sheet(w, "sample\tpath\tformat\nS1\tdata/a.csv\tgct\n"),
+            "unknown format 'gct'",
         ),
         (
             lambda w: _sheet(w, "sample\tpath\tpct_counts_mt\nS1\tdata/a.csv\t3\n"),

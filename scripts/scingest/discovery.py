@@ -17,6 +17,7 @@ import pandas as pd
 
 from .errors import ScingestError
 from .formats import FORMATS, detect_format, group_companions, input_files
+from .layouts import multi_samples
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,9 @@ def discover_samples(
     if not folder.is_dir():
         raise ScingestError("input_dir does not exist or is not a folder", path=folder)
     regex = compile_pattern(pattern)
-    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    entries = layout_entries(folder) or sorted(
+        p for p in folder.iterdir() if not p.name.startswith(".")
+    )
     companions, orphans = group_companions(entries)
     if orphans and not ignore_unmatched:
         shown = "; ".join(f"{p.name} (expected {want} beside it)" for p, want in orphans.items())
@@ -152,6 +155,26 @@ def discover_samples(
     sheet = pd.DataFrame(rows)
     sheet.insert(2, "format", [detect_format(p) for p in sheet["path"]])
     return finalize_sheet(sheet, source=f"{folder} (filename_pattern {pattern!r})")
+
+
+def layout_entries(folder: Path) -> list[Path] | None:
+    """The entries of a folder that is one tool run holding several samples, or None.
+
+    A CellRanger ``multi`` run (its ``outs/`` or the run folder) holds one sample per
+    ``outs/per_sample_outs/<name>``: those folders are the entries, and the pattern is
+    matched against ``<name>``.
+    """
+    samples = multi_samples(folder)
+    if samples is None:
+        return None
+    if not samples:
+        raise ScingestError(
+            "a CellRanger multi run whose per_sample_outs/ is empty: expected one folder "
+            "per sample there",
+            path=folder,
+        )
+    logger.info("%s: CellRanger multi run with samples %s", folder, ", ".join(samples))
+    return list(samples.values())
 
 
 def read_sample_sheet(path: str | PathLike[str]) -> pd.DataFrame:

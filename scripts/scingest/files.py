@@ -44,6 +44,8 @@ def open_binary(path: str | PathLike[str]) -> IO[bytes]:
         raise ScingestError("file not found", path=path) from None
     except IsADirectoryError:
         raise ScingestError("expected a file, found a folder", path=path) from None
+    if not gz and path.stat().st_size == 0:
+        raise empty_file_error(path)
     if path.name.lower().endswith(".gz") and not gz:
         raise ScingestError(
             "the name ends in .gz but the content is not gzip-compressed: "
@@ -53,6 +55,22 @@ def open_binary(path: str | PathLike[str]) -> IO[bytes]:
     if gz:
         return _gzip.open(path, "rb")
     return open(path, "rb")
+
+
+def empty_file_error(path: str | PathLike[str]) -> ScingestError:
+    """The error for a 0-byte input: most often an interrupted download."""
+    return ScingestError(
+        "the file is empty (0 bytes): an interrupted download? Re-download it and check its "
+        "size or md5",
+        path=path,
+    )
+
+
+def check_not_empty(paths: list[Path]) -> None:
+    """Raise :func:`empty_file_error` for the first 0-byte file among ``paths``."""
+    for path in paths:
+        if path.is_file() and path.stat().st_size == 0:
+            raise empty_file_error(path)
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ from os import PathLike
 from pathlib import Path
 
 from .errors import ScingestError
+from .layouts import LAYOUT_FORMATS, detect_layout, resolve
 
 #: Every format name a sheet's ``format`` column may hold (besides ``auto``), with what it is.
 FORMATS: dict[str, str] = {
@@ -26,6 +27,7 @@ FORMATS: dict[str, str] = {
     "mtx": "plain Matrix Market file with name files beside it (counts.mtx, "
     "counts.mtx_rows, counts.mtx_cols; gzipped or not)",
     "h5ad": "AnnData file (.h5ad): counts from X or a named layer",
+    **LAYOUT_FORMATS,
 }
 
 _DENSE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".tab": "tsv"}
@@ -169,6 +171,8 @@ def input_files(path: str | PathLike[str], format: str, *, genome: str | None = 
         return list(triplet_files(path).values())
     if format == "mtx":
         return [path, *mtx_name_files(path).values()]
+    if format in LAYOUT_FORMATS:
+        return resolve(path, format).files
     return [path]
 
 
@@ -212,14 +216,21 @@ def detect_format(path: str | PathLike[str]) -> str:
     A folder is ``10x_mtx``; ``.h5``/``.hdf5`` is ``10x_h5``; ``.h5ad`` is ``h5ad``;
     ``.mtx[.gz]`` with ``_rows``/``_cols`` name files beside it is ``mtx``, and otherwise
     ``<prefix>matrix.mtx[.gz]`` is ``10x_triplet``; ``.csv``/``.tsv``/``.txt``/``.tab``
-    (optionally .gz) are dense text.
+    (optionally .gz) are dense text. Tool layouts (run folders, ``.loom``, ``.zarr``,
+    ``*_probe_bc_matrix.h5``, ...) are recognised first by their files
+    (:func:`scingest.layouts.detect_layout`); a path holding several is an error.
     """
     path = Path(path)
     name = path.name.lower()
     stem = name[: -len(".gz")] if name.endswith(".gz") else name
     suffix = Path(stem).suffix
     reason = "no known format has this name"
-    if path.is_dir():
+    layouts = detect_layout(path)
+    if len(layouts) == 1:
+        return layouts[0]
+    if layouts:
+        reason = f"it holds the files of several layouts: {', '.join(layouts)}"
+    elif path.is_dir():
         subs = [p for p in path.iterdir() if p.is_dir()]
         if any(_one_of(p, _TENX_STEMS["matrix"]) is not None for p in [path, *subs]):
             return "10x_mtx"

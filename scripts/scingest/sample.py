@@ -39,6 +39,7 @@ def build_sample(
     var_names: Literal["gene_symbols", "gene_ids"] = "gene_symbols",
     other_features: Literal["drop", "obsm"] = "drop",
     h5ad_layer: str | None = None,
+    loom_layers: Literal["keep", "drop"] = "drop",
     organism: Literal["human", "mouse"] = "human",
     gene_set_regex: Mapping[str, str | None] | None = None,
     percent_top: Sequence[int] = (20, 50, 100),
@@ -51,7 +52,7 @@ def build_sample(
     ``{sample}-{barcode}``, ``obs`` with ``sample``, ``barcode``, the metadata and the QC
     metrics, ``var`` with ``mt``/``ribo``/``hb`` flags and per-gene QC, and
     ``uns["scingest"]`` provenance (of every file the input is made of). ``genome``,
-    ``var_names``, ``other_features`` and ``h5ad_layer`` are passed to
+    ``var_names``, ``other_features``, ``h5ad_layer`` and ``loom_layers`` are passed to
     :func:`scingest.readers.read_counts`. Outlier cells are flagged (``outlier_*``, ``qc_pass``)
     by :func:`scingest.qc.flag_outliers` with ``outlier_limits`` as its keyword arguments;
     no cell is removed. ``threads`` (the job's declared threads) bounds the reader's
@@ -76,6 +77,7 @@ def build_sample(
         other_features=other_features,
         h5ad_layer=h5ad_layer,
         threads=threads,
+        loom_layers=loom_layers,
     )
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise ScingestError(
@@ -120,6 +122,7 @@ def build_sample(
                 "var_names": var_names,
                 "other_features": other_features,
                 "h5ad_layer": h5ad_layer,
+                "loom_layers": loom_layers,
                 "organism": organism,
                 "gene_set_regex": patterns,
                 "percent_top": list(percent_top),

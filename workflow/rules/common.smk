@@ -87,6 +87,7 @@ READER_KEYS = (
     "var_names",
     "other_features",
     "h5ad_layer",
+    "loom_layers",
 )
 
 

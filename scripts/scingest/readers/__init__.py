@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import scipy.sparse as sp
 
 from ..errors import ScingestError
+from ..files import check_not_empty
 from ..formats import FORMATS, detect_format, input_files
+from ..layouts import LAYOUT_FORMATS
 from .dense import read_dense
 
 if TYPE_CHECKING:
@@ -72,6 +74,7 @@ def read_counts(
     other_features: OtherFeatures = "drop",
     h5ad_layer: str | None = None,
     threads: int | None = None,
+    loom_layers: Literal["keep", "drop"] = "drop",
 ) -> ad.AnnData:
     """Read one sample's count matrix.
 
@@ -103,10 +106,13 @@ def read_counts(
         a CSR matrix in ``obsm["<type>_counts"]`` (``protein_counts`` for antibodies) with
         its feature names in ``uns["feature_names"]``.
     h5ad_layer
-        For ``h5ad``: the layer holding raw counts; None reads ``X``.
+        For ``h5ad`` and ``zarr``: the layer holding raw counts; None reads ``X``.
     threads
         CPUs the read may keep busy (the dense text reader's helper threads); ``1``: the
         calling thread only; ``None``: as many helpers as help.
+    loom_layers
+        For ``loom``: ``keep`` keeps its other layers (velocyto's ``spliced``,
+        ``unspliced``, ``ambiguous``) in ``layers``; ``drop`` (default) leaves them out.
 
     Returns
     -------
@@ -128,6 +134,9 @@ def read_counts(
         raise ScingestError(f"var_names must be gene_symbols or gene_ids, not {var_names!r}")
     if other_features not in ("drop", "obsm"):
         raise ScingestError(f"other_features must be drop or obsm, not {other_features!r}")
+    if loom_layers not in ("keep", "drop"):
+        raise ScingestError(f"loom_layers must be keep or drop, not {loom_layers!r}")
+    check_not_empty(input_files(path, format, genome=genome))
     if format in ("csv", "tsv"):
         adata = read_dense(
             path,
@@ -150,7 +159,19 @@ def read_counts(
         from .mtx import read_mtx, read_tenx_mtx, read_tenx_triplet
 
         counts = {"dtype": dtype, "allow_non_integer": allow_non_integer}
-        if format == "10x_mtx":
+        layers: dict[str, sp.csr_matrix] = {}
+        if format in LAYOUT_FORMATS:
+            from .layouts import read_layout
+
+            raw, layers = read_layout(
+                path,
+                format,
+                genome=genome,
+                h5ad_layer=h5ad_layer,
+                loom_layers=loom_layers,
+                **counts,
+            )
+        elif format == "10x_mtx":
             raw = read_tenx_mtx(path, genome=genome, **counts)
         elif format == "10x_triplet":
             raw = read_tenx_triplet(path, **counts)
@@ -163,6 +184,8 @@ def read_counts(
         else:  # pragma: no cover - FORMATS and this dispatch are kept in step
             raise AssertionError(format)
         adata = assemble(raw, path, var_names=var_names, other_features=other_features)
+        for key, matrix in layers.items():
+            adata.layers[key] = matrix
     check_unique_barcodes(adata, path)
     if make_unique:
         make_names_unique(adata, path)

@@ -37,6 +37,8 @@ def read_h5ad_counts(
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".* names are not unique")
+            # files of anndata <= 0.7 (legacy encodings) read fine; only X, names are taken
+            warnings.filterwarnings("ignore", category=ad.OldFormatWarning)
             adata = ad.read_h5ad(path)
     except (OSError, KeyError, ValueError) as err:
         raise ScingestError(

@@ -1,0 +1,237 @@
+"""Readers of the counting tools' own layouts: kallisto|bustools, alevin-fry, probe-based .h5.
+
+CellRanger ``multi``/``count`` run folders and STARsolo's ``Solo.out`` hold ordinary 10x
+files, which :func:`scingest.layouts.resolve` finds and the 10x readers read. The layouts
+here differ from 10x:
+
+- ``kb`` (``kb count``): ``cells_x_genes.mtx`` is cells x genes (10x is genes x cells),
+  with ``.barcodes.txt``, ``.genes.txt`` (gene ids) and, in newer kb, ``.genes.names.txt``.
+- ``alevin_fry``: ``quants_mat.mtx`` is cells x genes with ``quants_mat_rows.txt``
+  (barcodes) and ``quants_mat_cols.txt`` (genes); in USA mode (``quant.json``'s
+  ``usa_mode``) its columns are the genes' spliced, unspliced and ambiguous counts.
+- ``10x_probe_h5``: a CellRanger v3 .h5 whose features are probes, with ``gene_id`` and
+  ``gene_name`` per probe.
+
+``scanpy.read_mtx`` would read these matrices too, but it checks neither the matrix's shape
+against the name files nor gives our errors for truncated or gzip-misnamed files, so the
+Matrix Market reading of :mod:`scingest.readers.mtx` is used.
+"""
+
+from __future__ import annotations
+
+import logging
+from os import PathLike
+from pathlib import Path
+
+import h5py
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import ScingestError
+from ..layouts import Resolved
+from ._features import RawCounts, check_counts
+from .mtx import _read_matrix, _read_table
+
+logger = logging.getLogger(__name__)
+
+
+def _names(path: Path) -> np.ndarray:
+    return _read_table(path).iloc[:, 0].to_numpy(dtype=str)
+
+
+def read_kb(resolved: Resolved, *, dtype: str = "float32", allow_non_integer: bool = False):
+    """Read ``kb count``'s ``cells_x_genes`` files (cells x genes)."""
+    parts = resolved.parts
+    barcodes = _names(parts["barcodes"])
+    ids = _names(parts["genes"])
+    if "names" in parts:
+        symbols = _names(parts["names"])
+        if len(symbols) != len(ids):
+            raise ScingestError(
+                f"{len(symbols)} gene names but {len(ids)} gene ids in {parts['genes'].name}: "
+                "expected one name per id",
+                path=parts["names"],
+            )
+    else:
+        logger.info("%s: no cells_x_genes.genes.names.txt: gene ids used as names", parts["genes"])
+        symbols = ids
+    matrix = _read_matrix(
+        parts["matrix"], shape=(len(barcodes), len(ids)), names=(parts["barcodes"], parts["genes"])
+    )
+    counts = check_counts(matrix, parts["matrix"], dtype=dtype, allow_non_integer=allow_non_integer)
+    return RawCounts(counts=counts, barcodes=barcodes, symbols=symbols, ids=ids)
+
+
+def read_alevin_fry(
+    resolved: Resolved, *, dtype: str = "float32", allow_non_integer: bool = False
+) -> RawCounts:
+    """Read alevin-fry's ``quants_mat.mtx`` (cells x genes); USA mode gives spliced + ambiguous.
+
+    In USA mode the gene-level counts are S + A (pyroe's and fishpond's ``scRNA`` default);
+    the unspliced counts are left out, said in the log.
+    """
+    parts = resolved.parts
+    barcodes = _names(parts["barcodes"])
+    genes = _names(parts["genes"])
+    usa = bool(resolved.info.get("usa_mode", False))
+    n_cols = len(genes)
+    if usa and resolved.info.get("num_genes") == 3 * len(genes):
+        n_cols = 3 * len(genes)  # names of the spliced columns only
+    matrix = _read_matrix(
+        parts["matrix"], shape=(len(barcodes), n_cols), names=(parts["barcodes"], parts["genes"])
+    )
+    if usa:
+        if n_cols % 3:
+            raise ScingestError(
+                f"quant.json says usa_mode but {parts['genes'].name} has {n_cols} columns: "
+                "expected three per gene (spliced, unspliced, ambiguous)",
+                path=parts["genes"],
+            )
+        n = n_cols // 3
+        csc = sp.csc_matrix(matrix)
+        spliced, ambiguous = csc[:, :n], csc[:, 2 * n :]
+        matrix = spliced + ambiguous
+        genes = genes[:n]
+        logger.info(
+            "%s: USA mode: counts are spliced + ambiguous of %d genes; the unspliced "
+            "counts are left out",
+            parts["matrix"],
+            n,
+        )
+    counts = check_counts(matrix, parts["matrix"], dtype=dtype, allow_non_integer=allow_non_integer)
+    symbols = genes
+    if "names" in parts:
+        table = _read_table(parts["names"])
+        if table.shape[1] < 2:
+            raise ScingestError(
+                "one column: expected gene id and gene name per line, tab-separated",
+                path=parts["names"],
+            )
+        to_name = dict(zip(table.iloc[:, 0], table.iloc[:, 1], strict=True))
+        symbols = np.array([to_name.get(g, g) for g in genes])
+        unnamed = int(sum(g not in to_name for g in genes))
+        if unnamed:
+            logger.warning("%s: %d gene id(s) without a name: ids kept", parts["names"], unnamed)
+    else:
+        logger.info("%s: no gene_id_to_name.tsv beside it: gene ids used as names", parts["genes"])
+    return RawCounts(counts=counts, barcodes=barcodes, symbols=symbols, ids=genes)
+
+
+def _strings(dataset: h5py.Dataset) -> np.ndarray:
+    values = dataset[()]
+    return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values])
+
+
+def read_probe_h5(
+    path: str | PathLike[str], *, dtype: str = "float32", allow_non_integer: bool = False
+) -> RawCounts:
+    """Read a probe-based 10x .h5 and sum its probes into gene-level counts.
+
+    The counts are read by :func:`scingest.readers.h5.read_tenx_h5` (scanpy's reader); the
+    probe-to-gene map (``features/gene_id``, ``gene_name``, ``filtered_probes``) by h5py,
+    which scanpy does not read. Probes CellRanger filtered out (``filtered_probes``) are
+    left out, as in CellRanger's own gene-level matrix.
+    """
+    from .h5 import read_tenx_h5
+
+    path = Path(path)
+    raw = read_tenx_h5(path, dtype=dtype, allow_non_integer=allow_non_integer)
+    with h5py.File(path, "r") as fh:
+        features = fh["matrix/features"]
+        missing = [k for k in ("gene_id", "gene_name") if k not in features]
+        if missing:
+            raise ScingestError(
+                f"features lack {', '.join(missing)}: expected a probe-based .h5 "
+                "(Flex / Visium HD) mapping each probe to gene_id and gene_name; a gene-level "
+                ".h5 is format 10x_h5",
+                path=path,
+            )
+        gene_ids = _strings(features["gene_id"])
+        gene_names = _strings(features["gene_name"])
+        filtered = (
+            np.asarray(features["filtered_probes"][()], dtype=bool)
+            if "filtered_probes" in features
+            else np.zeros(len(gene_ids), dtype=bool)
+        )
+        regions = _strings(features["probe_region"]) if "probe_region" in features else None
+    types = raw.feature_types if raw.feature_types is not None else None
+    keep = ~filtered
+    if types is not None:
+        keep &= types == "Gene Expression"
+    uniq, first, inverse = np.unique(gene_ids[keep], return_index=True, return_inverse=True)
+    order = np.argsort(first)  # genes in the order of their first probe
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    n_probes = int(keep.sum())
+    to_gene = sp.csr_matrix(
+        (np.ones(n_probes, dtype=raw.counts.dtype), (np.arange(n_probes), rank[inverse])),
+        shape=(n_probes, len(uniq)),
+    )
+    counts = (raw.counts[:, np.flatnonzero(keep)] @ to_gene).tocsr()
+    counts.sort_indices()
+    logger.warning(
+        "%s: %d probes summed into %d genes (%d filtered probes left out); probe-level data "
+        "is not kept: the per-probe counts%s",
+        path,
+        n_probes,
+        len(uniq),
+        int(filtered.sum()),
+        " and probe_region (spliced/unspliced probe sites)" if regions is not None else "",
+    )
+    genes_first = first[order]
+    return RawCounts(
+        counts=counts,
+        barcodes=raw.barcodes,
+        symbols=gene_names[keep][genes_first],
+        ids=uniq[order],
+        feature_types=np.full(len(uniq), "Gene Expression"),
+    )
+
+
+def read_layout(
+    path: str | PathLike[str],
+    format: str,
+    *,
+    genome: str | None = None,
+    h5ad_layer: str | None = None,
+    loom_layers: str = "drop",
+    dtype: str = "float32",
+    allow_non_integer: bool = False,
+) -> tuple[RawCounts, dict[str, sp.csr_matrix]]:
+    """Read a tool layout (:data:`scingest.layouts.LAYOUT_FORMATS`); returns counts and layers.
+
+    Run folders are resolved to the 10x file or folder inside them, which the 10x readers read.
+    """
+    from ..layouts import resolve
+
+    counts = {"dtype": dtype, "allow_non_integer": allow_non_integer}
+    resolved = resolve(path, format)
+    if resolved.path != Path(path):
+        logger.info("%s (%s): reading %s", path, format, resolved.path)
+    if resolved.format == "10x_h5":
+        from .h5 import read_tenx_h5
+
+        return read_tenx_h5(resolved.path, genome=genome, **counts), {}
+    if resolved.format == "10x_mtx":
+        from .mtx import read_tenx_mtx
+
+        return read_tenx_mtx(resolved.path, genome=genome, **counts), {}
+    if resolved.format == "h5ad":
+        from .h5ad import read_h5ad_counts
+
+        return read_h5ad_counts(resolved.path, layer=h5ad_layer, **counts), {}
+    if format == "kb":
+        return read_kb(resolved, **counts), {}
+    if format == "alevin_fry":
+        return read_alevin_fry(resolved, **counts), {}
+    if format == "10x_probe_h5":
+        return read_probe_h5(resolved.path, **counts), {}
+    if format == "loom":
+        from .loom import read_loom
+
+        return read_loom(resolved.path, layers=loom_layers, **counts)
+    if format == "zarr":
+        from .zarr import read_zarr_counts
+
+        return read_zarr_counts(resolved.path, layer=h5ad_layer, **counts), {}
+    raise AssertionError(format)  # pragma: no cover - LAYOUT_FORMATS and this are kept in step

@@ -1,0 +1,127 @@
+"""loom files (velocyto, older GEO uploads): the main matrix (genes x cells) as counts.
+
+loom is HDF5: ``/matrix`` (genes x cells), ``/row_attrs`` (``Gene``, ``Accession``),
+``/col_attrs`` (``CellID``) and ``/layers`` (velocyto: ``spliced``, ``unspliced``,
+``ambiguous``). It is read with h5py rather than ``anndata.read_loom`` (``scanpy.read_loom``):
+that needs loompy, which is not a dependency, and reads every matrix dense at once; here
+the dense matrix is read in blocks of genes and kept sparse.
+"""
+
+from __future__ import annotations
+
+import logging
+from os import PathLike
+from pathlib import Path
+
+import h5py
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import ScingestError
+from ._features import RawCounts, check_counts
+
+logger = logging.getLogger(__name__)
+
+#: Genes read at a time from a dense loom matrix.
+BLOCK = 2048
+_GENE_ATTRS = ("Gene", "gene_symbols", "var_names")
+_ID_ATTRS = ("Accession", "gene_ids")
+_CELL_ATTRS = ("CellID", "obs_names", "cell_names")
+
+
+def _strings(dataset: h5py.Dataset) -> np.ndarray:
+    values = dataset[()]
+    return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values])
+
+
+def _first(group: h5py.Group, names: tuple[str, ...]) -> str | None:
+    return next((n for n in names if n in group), None)
+
+
+def _sparse(dataset: h5py.Dataset) -> sp.csr_matrix:
+    """A dense genes x cells dataset as a sparse cells x genes CSR matrix, read by blocks."""
+    blocks = [
+        sp.csr_matrix(dataset[start : start + BLOCK, :])
+        for start in range(0, dataset.shape[0], BLOCK)
+    ]
+    genes_x_cells = sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix(dataset.shape)
+    return genes_x_cells.T.tocsr()
+
+
+def read_loom(
+    path: str | PathLike[str],
+    *,
+    layers: str = "drop",
+    dtype: str = "float32",
+    allow_non_integer: bool = False,
+) -> tuple[RawCounts, dict[str, sp.csr_matrix]]:
+    """Read a loom file; returns the counts and (``layers="keep"``) its other layers."""
+    path = Path(path)
+    try:
+        fh = h5py.File(path, "r")
+    except OSError as err:
+        raise ScingestError(
+            f"cannot open as HDF5 ({err}): expected a loom file (truncated download?)", path=path
+        ) from None
+    with fh:
+        missing = [k for k in ("matrix", "row_attrs", "col_attrs") if k not in fh]
+        if missing:
+            raise ScingestError(
+                f"not a loom layout (no {', '.join(missing)}; top-level keys: "
+                f"{', '.join(fh) or 'none'}): expected /matrix (genes x cells), /row_attrs "
+                "and /col_attrs",
+                path=path,
+            )
+        rows, cols = fh["row_attrs"], fh["col_attrs"]
+        gene_key, id_key, cell_key = (
+            _first(rows, _GENE_ATTRS),
+            _first(rows, _ID_ATTRS),
+            _first(cols, _CELL_ATTRS),
+        )
+        if gene_key is None and id_key is None:
+            raise ScingestError(
+                f"no gene names: row attributes are {', '.join(rows) or 'none'}, expected "
+                "Gene or Accession",
+                path=path,
+            )
+        if cell_key is None:
+            raise ScingestError(
+                f"no cell barcodes: column attributes are {', '.join(cols) or 'none'}, "
+                "expected CellID",
+                path=path,
+            )
+        ids = _strings(rows[id_key]) if id_key is not None else None
+        symbols = _strings(rows[gene_key]) if gene_key is not None else ids
+        barcodes = _strings(cols[cell_key])
+        matrix = fh["matrix"]
+        if matrix.shape != (len(symbols), len(barcodes)):
+            raise ScingestError(
+                f"/matrix is {matrix.shape[0]} x {matrix.shape[1]} but there are "
+                f"{len(symbols)} genes ({gene_key or id_key}) and {len(barcodes)} cells "
+                f"({cell_key}): expected genes x cells",
+                path=path,
+            )
+        counts = check_counts(
+            _sparse(matrix), path, dtype=dtype, allow_non_integer=allow_non_integer
+        )
+        names = [k for k in fh.get("layers", {}) if k]
+        kept: dict[str, sp.csr_matrix] = {}
+        if layers == "keep":
+            for name in names:
+                where = f"{path} (layer {name})"
+                kept[name] = check_counts(
+                    _sparse(fh["layers"][name]),
+                    where,
+                    dtype=dtype,
+                    allow_non_integer=allow_non_integer,
+                )
+            if kept:
+                logger.info("%s: kept loom layers %s", path, ", ".join(kept))
+        elif names:
+            logger.info(
+                "%s: left out loom layers %s (set loom_layers: keep to keep them)",
+                path,
+                ", ".join(names),
+            )
+    raw = RawCounts(counts=counts, barcodes=barcodes, symbols=symbols, ids=ids)
+    return raw, kept
