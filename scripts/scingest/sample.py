@@ -83,7 +83,8 @@ def build_sample(
     obs["sample"] = pd.Categorical([sample] * adata.n_obs)
     obs["barcode"] = barcodes.to_numpy()
     for key, value in metadata.items():
-        obs[key] = pd.Categorical([value] * adata.n_obs) if isinstance(value, str) else value
+        text = isinstance(value, str) or value is None  # None: missing in a text column
+        obs[key] = pd.Categorical([value] * adata.n_obs) if text else value
     adata.obs = obs
     adata.layers["counts"] = adata.X.copy()
 
