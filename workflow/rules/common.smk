@@ -125,7 +125,8 @@ READER_KEYS = (
 
 def get_reader_params(wildcards):
     """Reader options of one sample (build_sample -> scingest.readers.read_counts): config
-    values, with its sheet's orientation, genome, h5ad_layer, allow_non_integer overrides."""
+    values, with its sheet's orientation, genome, h5ad_layer, allow_non_integer overrides.
+    """
     params = {k: config[k] for k in READER_KEYS}
     params.update(sample_reader_overrides(SHEET, wildcards.sample))
     return params
