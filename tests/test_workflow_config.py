@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, make_geo_folder, run_workflow, snakemake_cmd
-from scingest.synthetic import synthetic_counts, write_dense
+from scingest.synthetic import write_dense
 
 pytestmark = pytest.mark.workflow
 
@@ -179,10 +179,8 @@ def test_any_working_directory_report_and_stale_samples(tmp_path):
     assert report.exists() and report.stat().st_size > 10_000
     # 3. --directory from elsewhere, with the user's own config file taking precedence
     (project / "my_config.yaml").write_text("input_dir: rawdata\nqc_max_pct_mt: 50\n")
-    (project / "rawdata" / "GSM5320467_Post2_count_matrix.csv.gz").rename(
-        project / "Post2.csv.gz"
-    )
-    code, output = snakemake_in(
+    (project / "rawdata" / "GSM5320467_Post2_count_matrix.csv.gz").rename(project / "Post2.csv.gz")
+    _, output = snakemake_in(
         tmp_path,
         "--snakefile",
         snakefile,

@@ -425,4 +425,8 @@ def stale_checkpoints(results: str | PathLike[str], samples: list[str]) -> list[
     if not folder.is_dir():
         return []
     named = set(samples)
-    return sorted(p.stem for p in folder.glob("*.h5ad") if p.stem not in named)
+    return sorted(
+        p.stem
+        for p in folder.glob("*.h5ad")
+        if p.stem not in named and not p.name.startswith(".")  # not a job's temporary file
+    )

@@ -76,15 +76,21 @@ def yaml_cli_values(
 
 
 def doc_line(doc: str | PathLike[str], key: str) -> str | None:
-    """``config/README.md line N: | `key` | ...`` for the table row documenting ``key``."""
+    """``config/README.md line N: | `key` | ...``: the row of a ``| key | default | meaning |``
+    table documenting ``key``, or None."""
     path = Path(doc)
     try:
         lines = path.read_text().splitlines()
     except OSError:
         return None
     row = re.compile(rf"^\|\s*`{re.escape(key)}`\s*\|")
+    in_key_table = False  # rows of `| key | default | meaning |` tables, not sheet columns
     for number, line in enumerate(lines, start=1):
-        if row.match(line):
+        if not line.startswith("|"):
+            in_key_table = False
+        elif "`" not in line and set(line) - set("|-: "):  # a header line
+            in_key_table = line.replace(" ", "").startswith("|key|")
+        if in_key_table and row.match(line):
             shown = line if len(line) <= 160 else line[:157] + "..."
             return f"{path.parent.name}/{path.name} line {number}: {shown}"
     return None
