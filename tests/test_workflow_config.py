@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -97,7 +98,7 @@ def _cells_x_genes_sheet(tmp_path):
         }
     )
     # sorted paths: GSM5320459_Ctrl1, GSM5320463_Pre1, GSM5320467_Post2
-    assert [p.split("_")[1] for p in sheet["path"]] == ["Ctrl1", "Pre1", "Post2"]
+    assert [Path(p).name.split("_")[1] for p in sheet["path"]] == ["Ctrl1", "Pre1", "Post2"]
     sheet.to_csv(tmp_path / "sheet.tsv", sep="\t", index=False)
     return contents
 
