@@ -77,3 +77,28 @@ def test_typo_names_the_closest_key_and_its_doc_line():
 def test_every_schema_key_has_a_doc_line():
     for key in SCHEMA["properties"]:
         assert doc_line(DOC, key), key
+
+
+def test_what_snakemake_parses_from_the_command_line_validates():
+    """The README's spellings, through Snakemake's own --config parser."""
+    from snakemake.cli import parse_config
+
+    given = parse_config(
+        [
+            "filter_merged=true",
+            "ignore_unmatched=True",
+            "qc_max_pct_mt=null",
+            "percent_top=[10, 20]",
+            "genome=null",
+            "input_dir=/data/GSE174188",
+            r"filename_pattern=^(?P<sample>[a-z]+)_rep(?P<replicate>\d+)\.csv\.gz$",
+        ]
+    )
+    assert given["filter_merged"] == "true" and given["percent_top"] == ["10", "20"]
+    config = {**DEFAULTS, **given}
+    assert config_error(config, SCHEMA, DOC) is not None  # as Snakemake leaves them
+    yaml_cli_values(config, list(given), SCHEMA)
+    assert config_error(config, SCHEMA, DOC) is None
+    assert config["filter_merged"] is True and config["ignore_unmatched"] is True
+    assert config["percent_top"] == [10, 20] and config["qc_max_pct_mt"] is None
+    assert config["filename_pattern"] == given["filename_pattern"]
