@@ -1,11 +1,15 @@
 # scingest: single-cell count files -> checkpointed, QC-annotated, sparse AnnData.
 # Table of contents only: the logic lives in workflow/rules and the scingest library.
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# Found beside this file, so the workflow runs from any working directory; a --configfile
+# or --config of the user's is applied over it.
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 include: "workflow/rules/common.smk"

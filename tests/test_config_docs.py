@@ -39,3 +39,10 @@ def test_config_validates_against_schema():
     from jsonschema import Draft202012Validator
 
     Draft202012Validator(SCHEMA).validate(CONFIG)
+
+
+def test_every_sheet_column_is_documented():
+    table = CONFIG_DOC.split("## Sample sheet columns", 1)[1].split("\n## ", 1)[0]
+    for column in SHEET_SCHEMA["properties"]:
+        assert f"`{column}`" in table, f"sheet column {column} not in config/README.md"
+        assert SHEET_SCHEMA["properties"][column].get("description"), column

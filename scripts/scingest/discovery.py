@@ -52,7 +52,17 @@ QC_OVERRIDE_COLUMNS = (
     "qc_min_genes",
     "qc_max_genes",
 )
-SAMPLE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")  # as samples.schema.yaml
+#: Sheet columns that set a reader option of the config key of the same name for one sample
+#: (an empty cell keeps the config value); never copied to obs.
+READER_OVERRIDE_COLUMNS = ("orientation", "genome", "h5ad_layer", "allow_non_integer")
+#: Reader options that must be the same for every sample (the merge joins on them): a sheet
+#: column with one of these names is refused.
+RUN_WIDE_READER_KEYS = ("dtype", "var_names", "other_features")
+#: Sheet cells read as missing values (besides empty cells).
+MISSING_VALUES = frozenset({"", "NA", "N/A", "n/a", "NaN", "nan", "null"})
+_BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+#: The sample-name rule; samples.schema.yaml has the same pattern (a test checks they agree).
+SAMPLE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 _INTEGER = re.compile(r"^-?(0|[1-9]\d*)$")
 
 
@@ -64,6 +74,8 @@ def is_reserved_column(name: str) -> bool:
     """
     if name in QC_OVERRIDE_COLUMNS:
         return False
+    if name in READER_OVERRIDE_COLUMNS or name in RUN_WIDE_READER_KEYS:
+        return True
     return name in RESERVED_OBS_COLUMNS or any(p.match(name) for p in _RESERVED_OBS_PATTERNS)
 
 
@@ -223,7 +235,19 @@ def finalize_sheet(sheet: pd.DataFrame, *, source: str) -> pd.DataFrame:
     sheet["format"] = sheet["format"].fillna("auto").astype(str).str.strip()
     sheet["sample"] = sheet["sample"].astype(str).str.strip()
     sheet["path"] = sheet["path"].astype(str).str.strip()
-    bad_columns = [c for c in sheet.columns if c not in SHEET_COLUMNS and is_reserved_column(c)]
+    run_wide = [c for c in sheet.columns if c in RUN_WIDE_READER_KEYS]
+    if run_wide:
+        raise ScingestError(
+            f"sheet column(s) {', '.join(map(repr, run_wide))} name reader settings that must "
+            "be the same for every sample (the merge joins on them): set them in the config "
+            "and remove the column",
+            path=source,
+        )
+    bad_columns = [
+        c
+        for c in sheet.columns
+        if c not in SHEET_COLUMNS and c not in READER_OVERRIDE_COLUMNS and is_reserved_column(c)
+    ]
     if bad_columns:
         raise ScingestError(
             f"metadata column(s) {', '.join(map(repr, bad_columns))} clash with columns the "
@@ -259,6 +283,15 @@ def finalize_sheet(sheet: pd.DataFrame, *, source: str) -> pd.DataFrame:
             "Each sample needs its own name",
             path=source,
         )
+    folded = sheet["sample"].str.casefold()
+    if folded.duplicated().any():
+        names = sheet.loc[folded == folded[folded.duplicated()].iloc[0], "sample"].tolist()
+        raise ScingestError(
+            f"sample names {' and '.join(map(repr, names))} differ only by case: they would "
+            "name the same checkpoint file on a case-insensitive file system (macOS, Windows). "
+            "Rename one of them",
+            path=source,
+        )
     auto = sheet["format"] == "auto"
     sheet.loc[auto, "format"] = [detect_format(p) for p in sheet.loc[auto, "path"]]
     for i, row in enumerate(sheet.itertuples(index=False), start=2):
@@ -272,33 +305,72 @@ def finalize_sheet(sheet: pd.DataFrame, *, source: str) -> pd.DataFrame:
     for column in sheet.columns:
         if column in SHEET_COLUMNS:
             continue
+        values = _strip_missing(sheet[column])
         if column in QC_OVERRIDE_COLUMNS:
-            sheet[column] = _numeric_column(sheet, column, source=source)
-            continue
-        sheet[column] = _coerce_column(sheet[column])
+            sheet[column] = _numeric_column(sheet, values, column, source=source)
+        elif column == "allow_non_integer":
+            sheet[column] = _boolean_column(sheet, values, column, source=source)
+        elif column in READER_OVERRIDE_COLUMNS:
+            sheet[column] = values
+        else:
+            sheet[column] = _coerce_column(values)
     return sheet.sort_values("sample", kind="stable").reset_index(drop=True)
 
 
+def _strip_missing(values: pd.Series) -> pd.Series:
+    """Values as stripped text, with empty cells and NA spellings (MISSING_VALUES) as NaN."""
+    out = values.astype(object).where(values.notna(), None)
+    out = out.map(lambda v: None if v is None else str(v).strip())
+    return out.map(lambda v: float("nan") if v is None or v in MISSING_VALUES else v)
+
+
 def _coerce_column(values: pd.Series) -> pd.Series:
-    """Integers stay integers (``donor=1``); everything else stays text."""
+    """Type one metadata column for the whole sheet.
+
+    Integers with no missing value stay integers (``donor=1``); a column whose present
+    values are all numbers becomes float (missing values NaN); anything else stays text
+    (missing values NaN).
+    """
     present = values.dropna().astype(str)
-    if len(present) == len(values) and len(values) and present.str.match(_INTEGER).all():
+    if present.empty:
+        return values
+    if len(present) == len(values) and present.str.match(_INTEGER).all():
         return present.astype("int64")
+    numbers = pd.to_numeric(present, errors="coerce")
+    if numbers.notna().all():
+        return pd.to_numeric(values, errors="coerce").astype("float64")
     return values
 
 
-def _numeric_column(sheet: pd.DataFrame, column: str, *, source: str) -> pd.Series:
+def _numeric_column(sheet: pd.DataFrame, text: pd.Series, column: str, *, source: str) -> pd.Series:
     """A QC override column as floats (empty cells missing); a non-number is an error."""
-    values = pd.to_numeric(sheet[column], errors="coerce")
-    bad = values.isna() & sheet[column].notna()
+    values = pd.to_numeric(text, errors="coerce")
+    bad = values.isna() & text.notna()
     if bad.any():
         i = int(bad.to_numpy().nonzero()[0][0])
         raise ScingestError(
-            f"{column} of sample {sheet['sample'].iloc[i]!r} is {sheet[column].iloc[i]!r}: "
+            f"{column} of sample {sheet['sample'].iloc[i]!r} is {text.iloc[i]!r}: "
             "expected a number, or an empty cell for the config value",
             path=f"{source}, line {i + 2}, column {column}",
         )
     return values.astype("float64")
+
+
+def _boolean_column(sheet: pd.DataFrame, text: pd.Series, column: str, *, source: str) -> pd.Series:
+    """A yes/no override column as True/False/None; anything else is an error."""
+    out = []
+    for i, value in enumerate(text):
+        if not isinstance(value, str):
+            out.append(None)
+            continue
+        if value.lower() not in _BOOLEANS:
+            raise ScingestError(
+                f"{column} of sample {sheet['sample'].iloc[i]!r} is {value!r}: expected true "
+                "or false, or an empty cell for the config value",
+                path=f"{source}, line {i + 2}, column {column}",
+            )
+        out.append(_BOOLEANS[value.lower()])
+    return pd.Series(out, index=text.index, dtype=object)
 
 
 def sample_qc_overrides(sheet: pd.DataFrame, sample: str) -> dict[str, float]:
@@ -310,6 +382,19 @@ def sample_qc_overrides(sheet: pd.DataFrame, sample: str) -> dict[str, float]:
     return {
         column: float(record[column])
         for column in QC_OVERRIDE_COLUMNS
+        if column in sheet.columns and not _is_missing(record[column])
+    }
+
+
+def sample_reader_overrides(sheet: pd.DataFrame, sample: str) -> dict[str, Any]:
+    """The reader options (:data:`READER_OVERRIDE_COLUMNS`) one sample's row sets."""
+    row = sheet.loc[sheet["sample"] == sample]
+    if row.empty:
+        raise ScingestError(f"no sample {sample!r} in the sample sheet")
+    record = row.iloc[0]
+    return {
+        column: record[column]
+        for column in READER_OVERRIDE_COLUMNS
         if column in sheet.columns and not _is_missing(record[column])
     }
 
@@ -336,14 +421,35 @@ def _is_missing(value: Any) -> bool:
 
 
 def sample_metadata(sheet: pd.DataFrame, sample: str) -> dict[str, Any]:
-    """The metadata columns of one sample as plain Python values (missing ones left out)."""
+    """The metadata columns of one sample as plain Python values.
+
+    Every metadata column of the sheet is there, so every checkpoint has the same obs
+    columns: a missing value is NaN in a numeric column and None in a text one.
+    """
     row = sheet.loc[sheet["sample"] == sample]
     if row.empty:
         raise ScingestError(f"no sample {sample!r} in the sample sheet")
     record = row.iloc[0].to_dict()
     out: dict[str, Any] = {}
     for key, value in record.items():
-        if key in SHEET_COLUMNS or key in QC_OVERRIDE_COLUMNS or _is_missing(value):
+        if key in SHEET_COLUMNS or key in QC_OVERRIDE_COLUMNS or key in READER_OVERRIDE_COLUMNS:
+            continue
+        if _is_missing(value):
+            numeric = pd.api.types.is_numeric_dtype(sheet[key])
+            out[key] = float("nan") if numeric else None
             continue
         out[key] = value.item() if hasattr(value, "item") else value
     return out
+
+
+def stale_checkpoints(results: str | PathLike[str], samples: list[str]) -> list[str]:
+    """Names of the checkpoints in ``results/samples`` that are not among ``samples``."""
+    folder = Path(results) / "samples"
+    if not folder.is_dir():
+        return []
+    named = set(samples)
+    return sorted(
+        p.stem
+        for p in folder.glob("*.h5ad")
+        if p.stem not in named and not p.name.startswith(".")  # not a job's temporary file
+    )

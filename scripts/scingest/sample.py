@@ -89,7 +89,10 @@ def build_sample(
     obs["sample"] = pd.Categorical([sample] * adata.n_obs)
     obs["barcode"] = barcodes.to_numpy()
     for key, value in metadata.items():
-        obs[key] = pd.Categorical([value] * adata.n_obs) if isinstance(value, str) else value
+        if value is None:  # missing in a text column: text categories, so merges can join
+            obs[key] = pd.Categorical([None] * adata.n_obs, categories=pd.Index([], dtype=object))
+        else:
+            obs[key] = pd.Categorical([value] * adata.n_obs) if isinstance(value, str) else value
     adata.obs = obs
     adata.layers["counts"] = adata.X.copy()
 

@@ -5,21 +5,45 @@ from pathlib import Path
 
 import yaml
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import validate
 
-sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
+#: The repository root, wherever snakemake runs from (also when used as a module).
+REPO = Path(workflow.current_basedir).parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
 from scingest.discovery import (  # noqa: E402
     discover_samples,
     QC_OVERRIDE_COLUMNS,
     read_sample_sheet,
     sample_metadata,
     sample_qc_overrides,
+    sample_reader_overrides,
+    stale_checkpoints,
     validate_rows,
 )
 from scingest.errors import ScingestError  # noqa: E402
 from scingest.formats import input_files  # noqa: E402
+from scingest.settings import config_error, yaml_cli_values  # noqa: E402
 
-validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+
+def check_config():
+    """Fill defaults, read --config values as YAML, validate with one clear message."""
+    schema_path = REPO / "workflow" / "schemas" / "config.schema.yaml"
+    with open(schema_path) as fh:
+        schema = yaml.safe_load(fh)
+    # As a module given its own config (or with config/config.yaml absent from the working
+    # directory), keys not set take the defaults of the workflow's config/config.yaml.
+    with open(REPO / "config" / "config.yaml") as fh:
+        for key, value in yaml.safe_load(fh).items():
+            config.setdefault(key, value)
+    yaml_cli_values(config, workflow.config_settings.config or {}, schema)
+    message = config_error(config, schema, REPO / "config" / "README.md")
+    if message:
+        raise WorkflowError(f"scingest: {message}")
+    validate(config, str(schema_path))
+
+
+check_config()
 
 
 def load_sheet():
@@ -45,6 +69,14 @@ def load_sheet():
 
 SHEET = load_sheet()
 SAMPLES = SHEET["sample"].tolist()
+_stale = stale_checkpoints("results", SAMPLES)
+if _stale:
+    logger.warning(
+        f"scingest: results/samples holds {len(_stale)} checkpoint(s) of samples the current "
+        f"sheet does not name ({', '.join(_stale[:10])}{' ...' if len(_stale) > 10 else ''}); "
+        "they are not part of this run's merge or QC, and are left in place (delete "
+        "results/samples/<name>.h5ad and results/qc/samples/<name>_qc.png to remove them)"
+    )
 
 
 wildcard_constraints:
@@ -65,7 +97,8 @@ def get_sample_parts(wildcards):
     a .mtx's name files): a change to any of them reruns the sample."""
     path = get_sample_path(wildcards)
     try:
-        files = input_files(path, get_sample_format(wildcards), genome=config["genome"])
+        genome = get_reader_params(wildcards)["genome"]
+        files = input_files(path, get_sample_format(wildcards), genome=genome)
     except ScingestError as err:
         raise WorkflowError(f"scingest: sample {wildcards.sample}: {err}") from None
     return [str(f) for f in files if f != Path(path)]
@@ -91,9 +124,13 @@ READER_KEYS = (
 )
 
 
-def get_reader_params():
-    """Config keys passed through build_sample to scingest.readers.read_counts."""
-    return {k: config[k] for k in READER_KEYS}
+def get_reader_params(wildcards):
+    """Reader options of one sample (build_sample -> scingest.readers.read_counts): config
+    values, with its sheet's orientation, genome, h5ad_layer, allow_non_integer overrides.
+    """
+    params = {k: config[k] for k in READER_KEYS}
+    params.update(sample_reader_overrides(SHEET, wildcards.sample))
+    return params
 
 
 def get_qc_params(wildcards):

@@ -28,7 +28,7 @@ rule ingest_sample:
     params:
         format=get_sample_format,
         metadata=get_sample_metadata,
-        reader=get_reader_params(),
+        reader=get_reader_params,
         qc=get_qc_params,
         compression=config["compression"],
     script:

@@ -1,0 +1,138 @@
+"""The workflow's configuration: command-line values read as YAML, and clear config errors.
+
+Snakemake parses ``--config key=value`` with YAML's BaseLoader after trying ``int``,
+``float`` and Python's ``True``/``False``, so ``true``, ``null`` and the items of ``[10,20]``
+arrive as strings. :func:`yaml_cli_values` reads such values again as YAML, as they would be
+read from a config file, when the key's schema asks for it. :func:`config_error` turns a
+schema violation into one message naming the key, the closest valid key for a typo and the
+line of config/README.md that documents it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping, MutableMapping
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def _reparse(value: Any) -> Any:
+    """``value`` read as YAML where it is text (also the items of a list)."""
+    if isinstance(value, str):
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+    if isinstance(value, list):
+        return [_reparse(v) for v in value]
+    return value
+
+
+def _is_valid(value: Any, spec: Mapping[str, Any]) -> bool:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(spec).is_valid(value)
+
+
+def yaml_cli_values(
+    config: MutableMapping[str, Any], cli_keys: Iterable[str], schema: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Read the ``--config`` values of ``cli_keys`` as YAML where their schema asks for it.
+
+    A value is replaced by its YAML reading (``true`` -> True, ``null`` -> None,
+    ``[10,20]`` -> [10, 20]) when that reading fits the key's schema and either the value as
+    given does not (a boolean, number or list given as text) or the reading is null (so
+    ``genome=null`` means no genome, not a genome named "null"). Anything else is left as
+    Snakemake gave it: a regex or a path stays text. Returns the keys replaced, with their
+    new values.
+
+    Parameters
+    ----------
+    config
+        The workflow's config, changed in place.
+    cli_keys
+        The keys given with ``--config`` (``workflow.config_settings.config``).
+    schema
+        The config JSON Schema (its ``properties``).
+    """
+    properties = schema.get("properties", {})
+    changed = {}
+    for key in cli_keys:
+        if key not in config or key not in properties:
+            continue
+        value = config[key]
+        reading = _reparse(value)
+        if reading == value and type(reading) is type(value):
+            continue
+        spec = properties[key]
+        if _is_valid(reading, spec) and (reading is None or not _is_valid(value, spec)):
+            config[key] = reading
+            changed[key] = reading
+    return changed
+
+
+def doc_line(doc: str | PathLike[str], key: str) -> str | None:
+    """``config/README.md line N: | `key` | ...``: the row of a ``| key | default | meaning |``
+    table documenting ``key``, or None."""
+    path = Path(doc)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    row = re.compile(rf"^\|\s*`{re.escape(key)}`\s*\|")
+    in_key_table = False  # rows of `| key | default | meaning |` tables, not sheet columns
+    for number, line in enumerate(lines, start=1):
+        if not line.startswith("|"):
+            in_key_table = False
+        elif "`" not in line and set(line) - set("|-: "):  # a header line
+            in_key_table = line.replace(" ", "").startswith("|key|")
+        if in_key_table and row.match(line):
+            shown = line if len(line) <= 160 else line[:157] + "..."
+            return f"{path.parent.name}/{path.name} line {number}: {shown}"
+    return None
+
+
+def config_error(
+    config: Mapping[str, Any], schema: Mapping[str, Any], doc: str | PathLike[str]
+) -> str | None:
+    """One message for the first problem of ``config`` against ``schema``, or None.
+
+    An unknown key (``input_dri``) is named with the closest valid key ("did you mean
+    input_dir?"); a wrong value with the key, the value, what the schema expected. Both
+    end with the line of ``doc`` (config/README.md) that documents the key.
+    """
+    from jsonschema import Draft202012Validator
+
+    properties = schema.get("properties", {})
+    unknown = [k for k in config if k not in properties]
+    if unknown and schema.get("additionalProperties") is False:
+        key = unknown[0]
+        close = difflib.get_close_matches(key, list(properties), n=1, cutoff=0.6)
+        message = f"unknown config key {key!r}"
+        if close:
+            message += f": did you mean {close[0]}?"
+            where = doc_line(doc, close[0])
+            if where:
+                message += f" ({where})"
+        else:
+            message += f". The keys are listed in {Path(doc).parent.name}/{Path(doc).name}"
+        return message
+    errors = sorted(Draft202012Validator(schema).iter_errors(dict(config)), key=str)
+    if not errors:
+        return None
+    error = min(errors, key=lambda e: len(e.path))
+    key = str(error.path[0]) if error.path else None
+    if key is None:
+        return f"config: {error.message}"
+    message = f"config key {key!r}: {error.message}"
+    description = properties.get(key, {}).get("description")
+    if description:
+        message += f" (expected: {description})"
+    where = doc_line(doc, key)
+    if where:
+        message += f"; see {where}"
+    return message

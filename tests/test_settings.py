@@ -1,0 +1,104 @@
+"""scingest.settings: --config values read as YAML, and one clear message per config error."""
+
+from __future__ import annotations
+
+import yaml
+
+from conftest import REPO
+from scingest.settings import config_error, doc_line, yaml_cli_values
+
+SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+DEFAULTS = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+DOC = REPO / "config" / "README.md"
+
+
+def cli(**given):
+    """The config as Snakemake hands it over: defaults, then --config values as it parsed them."""
+    return {**DEFAULTS, **given}, list(given)
+
+
+def test_yaml_spellings_become_booleans_nulls_and_lists():
+    # what Snakemake's parse_config makes of filter_merged=true qc_max_pct_mt=null ...
+    config, keys = cli(
+        filter_merged="true",
+        ignore_unmatched="false",
+        qc_max_pct_mt="null",
+        genome="null",
+        percent_top=["10", "20"],
+        qc_group_by="~",
+    )
+    changed = yaml_cli_values(config, keys, SCHEMA)
+    assert config["filter_merged"] is True and config["ignore_unmatched"] is False
+    assert config["qc_max_pct_mt"] is None and config["genome"] is None
+    assert config["percent_top"] == [10, 20]
+    assert config["qc_group_by"] is None
+    assert set(changed) == set(keys)
+    assert config_error(config, SCHEMA, DOC) is None
+
+
+def test_text_keys_stay_text():
+    pattern = r"^(?P<sample>[a-z]+)_rep(?P<replicate>\d+)\.csv\.gz$"
+    config, keys = cli(
+        input_dir="true", filename_pattern=pattern, samples="[a].tsv", h5ad_layer="counts"
+    )
+    assert yaml_cli_values(config, keys, SCHEMA) == {}
+    assert config["input_dir"] == "true" and config["filename_pattern"] == pattern
+    assert config["samples"] == "[a].tsv"
+
+
+def test_only_command_line_keys_are_read_again():
+    config, _ = cli(filter_merged="true")
+    assert yaml_cli_values(config, [], SCHEMA) == {}
+    assert config["filter_merged"] == "true"
+    assert "'filter_merged': 'true' is not of type 'boolean'" in config_error(config, SCHEMA, DOC)
+
+
+def test_a_value_that_fits_no_reading_keeps_its_error():
+    config, keys = cli(join="sideways", percent_top=["10", "x"])
+    yaml_cli_values(config, keys, SCHEMA)
+    message = config_error(config, SCHEMA, DOC)
+    assert message.startswith("config key 'join': 'sideways' is not one of ['inner', 'outer']")
+    assert "config/README.md line" in message and "| `join` |" in message
+
+
+def test_typo_names_the_closest_key_and_its_doc_line():
+    config, _ = cli(input_dri="data")
+    message = config_error(config, SCHEMA, DOC)
+    assert message.startswith("unknown config key 'input_dri': did you mean input_dir?")
+    lines = DOC.read_text().splitlines()
+    number = next(i for i, line in enumerate(lines, 1) if line.startswith("| `input_dir` |"))
+    assert f"config/README.md line {number}:" in message
+    config, _ = cli(zzzz=1)
+    assert "unknown config key 'zzzz'. The keys are listed in config/README.md" in config_error(
+        config, SCHEMA, DOC
+    )
+
+
+def test_every_schema_key_has_a_doc_line():
+    for key in SCHEMA["properties"]:
+        assert doc_line(DOC, key), key
+
+
+def test_what_snakemake_parses_from_the_command_line_validates():
+    """The README's spellings, through Snakemake's own --config parser."""
+    from snakemake.cli import parse_config
+
+    given = parse_config(
+        [
+            "filter_merged=true",
+            "ignore_unmatched=True",
+            "qc_max_pct_mt=null",
+            "percent_top=[10, 20]",
+            "genome=null",
+            "input_dir=/data/GSE174188",
+            r"filename_pattern=^(?P<sample>[a-z]+)_rep(?P<replicate>\d+)\.csv\.gz$",
+        ]
+    )
+    assert given["filter_merged"] == "true" and given["percent_top"] == ["10", "20"]
+    config = {**DEFAULTS, **given}
+    assert config_error(config, SCHEMA, DOC) is not None  # as Snakemake leaves them
+    yaml_cli_values(config, list(given), SCHEMA)
+    assert config_error(config, SCHEMA, DOC) is None
+    assert config["filter_merged"] is True and config["ignore_unmatched"] is True
+    assert config["percent_top"] == [10, 20] and config["qc_max_pct_mt"] is None
+    assert config["filename_pattern"] == given["filename_pattern"]
