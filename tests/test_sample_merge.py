@@ -261,15 +261,28 @@ def test_merge_aligns_other_features_by_name(tmp_path, join):
             np.testing.assert_array_equal(adt[rows, j], want)
 
 
-def test_merge_leaves_out_obsm_of_some_samples_and_fills_missing_obs(tmp_path, caplog):
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+def test_merge_keeps_obsm_of_some_samples_and_fills_missing_obs(tmp_path, caplog, compression):
+    # CITE-seq beside samples without protein: kept, empty rows and an indicator for the others
     rng = np.random.default_rng(7)
-    a, _ = _with_obsm(tmp_path, "A", ["CD3"], rng, extra={"donor": [1, 1, 2, 2], "ok": [True] * 4})
+    a, ada = _with_obsm(
+        tmp_path, "A", ["CD3"], rng, extra={"donor": [1, 1, 2, 2], "ok": [True] * 4}
+    )
     b, _ = _with_obsm(tmp_path, "B", None, rng, extra={"batch": ["x", "y", "x", "y"]})
+    c, adc = _with_obsm(tmp_path, "C", ["CD4", "CD3"], rng, n_cells=2)
     with caplog.at_level("WARNING"):
-        merge_checkpoints({"A": a, "B": b}, tmp_path / "m.h5ad")
-    assert "obsm['protein_counts'] is in only some samples" in caplog.text
+        merge_checkpoints({"A": a, "B": b, "C": c}, tmp_path / "m.h5ad", compression=compression)
+    assert "obsm['protein_counts'] is in only 2 of 3 samples: kept" in caplog.text
+    assert "obs['has_protein_counts']" in caplog.text
     merged = ad.read_h5ad(tmp_path / "m.h5ad")
-    assert "protein_counts" not in merged.obsm
+    adt = merged.obsm["protein_counts"]
+    assert sp.isspmatrix_csr(adt) and adt.shape == (10, 1) and adt.has_sorted_indices
+    assert list(merged.uns["feature_names"]["protein_counts"]) == ["CD3"]  # inner join
+    np.testing.assert_array_equal(adt[:4].toarray(), ada.obsm["protein_counts"].toarray())
+    assert adt[4:8].nnz == 0
+    np.testing.assert_array_equal(adt[8:].toarray(), adc.obsm["protein_counts"][:, [1]].toarray())
+    assert merged.obs["has_protein_counts"].tolist() == [True] * 4 + [False] * 4 + [True] * 2
+    merged = merged[:8]
     assert merged.obs["donor"].dtype == "Int64"
     assert merged.obs["donor"].tolist()[:4] == [1, 1, 2, 2] and merged.obs["donor"][4:].isna().all()
     assert merged.obs["ok"].dtype == "boolean" and merged.obs["ok"][4:].isna().all()

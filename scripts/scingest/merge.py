@@ -32,12 +32,12 @@ from .files import atomic_path
 from .h5stream import (
     BLOCK_NNZ,
     Compression,
-    CsrWriter,
+    CsrConcat,
     check_compression,
+    concat_mode,
     check_csr,
     same_stored,
     sparse_obsm_keys,
-    stream_rows,
     workers,
 )
 from .provenance import h5ad_safe, package_versions
@@ -138,8 +138,10 @@ class _Plan:
     n_genes: dict[str, int] = field(default_factory=dict)
     obs_columns: dict[str, None] = field(default_factory=dict)
     layers: dict[str, None] | None = None
-    obsm: dict[str, pd.Index | None] | None = None
-    obsm_partial: set[str] = field(default_factory=set)
+    #: per sample, the layers stored the same as its X (hard-linked or byte for byte)
+    twins: dict[str, set[str]] = field(default_factory=dict)
+    obsm: dict[str, pd.Index | None] = field(default_factory=dict)
+    obsm_samples: dict[str, set[str]] = field(default_factory=dict)
     obsm_widths: dict[str, set[int]] = field(default_factory=dict)
     dtypes: dict[str, np.dtype] = field(default_factory=dict)
     uns: dict[str, Any] = field(default_factory=dict)
@@ -170,18 +172,20 @@ def _plan(paths: Mapping[str, Path], join: Join) -> _Plan:
                 check_csr(f[key], key)
                 dtype = f[f"{key}/data"].dtype
                 plan.dtypes[key] = np.result_type(plan.dtypes.get(key, dtype), dtype)
+            plan.twins[sample] = {
+                f"layers/{k}" for k in layers if same_stored(f["X"], f[f"layers/{k}"])
+            }
             obsm = {k: _feature_names(f, k) for k in sparse_obsm_keys(f)}
-            if plan.obsm is None:
-                plan.obsm = obsm
-            else:
-                plan.obsm_partial |= set(plan.obsm) ^ set(obsm)
-                plan.obsm = {
-                    k: None
-                    if names is None or obsm[k] is None
-                    else combine_genes(names, obsm[k], join=join)
-                    for k, names in plan.obsm.items()
-                    if k in obsm
-                }
+            for k, names in obsm.items():
+                # joined over the samples that have it; the others get empty rows
+                if k not in plan.obsm_samples:
+                    plan.obsm[k] = names
+                else:
+                    seen = plan.obsm[k]
+                    plan.obsm[k] = (
+                        None if seen is None or names is None else combine_genes(seen, names, join=join)
+                    )
+                plan.obsm_samples.setdefault(k, set()).add(sample)
             for k in obsm:
                 key = f"obsm/{k}"
                 dtype = f[f"{key}/data"].dtype
@@ -275,10 +279,15 @@ def _write_matrices(
     *,
     compression: Compression,
     block_nnz: int,
-) -> dict[str, pd.Index | None]:
-    """Stream X, the shared layers and the shared obsm matrices; return the obsm entries
-    written, with their feature names."""
-    assert plan.genes is not None and plan.obsm is not None and plan.layers is not None
+) -> tuple[dict[str, pd.Index | None], dict[str, str]]:
+    """Write X, the shared layers and the ``obsm`` matrices (see :class:`CsrConcat`).
+
+    A layer that every sample stores the same as ``X`` (the checkpoints' counts) is stored
+    once: ``layers/{name}`` is a hard link to ``X``'s group, which every HDF5 reader
+    follows and anndata reads as a second, independent array. Returns the ``obsm`` entries
+    written, with their feature names, and per sample how its ``X`` was written.
+    """
+    assert plan.genes is not None and plan.layers is not None
     write_elem(out, "layers", {})
     write_elem(out, "obsm", {})
     widths = plan.obsm_widths
@@ -293,42 +302,121 @@ def _write_matrices(
             continue
         width = len(names) if names is not None else next(iter(widths[k]))
         obsm_keys.append((k, f"obsm/{k}", names, width))
-    keys = ["X", *(f"layers/{k}" for k in plan.layers)]
+    linked = [
+        f"layers/{k}"
+        for k in plan.layers
+        if all(f"layers/{k}" in twins for twins in plan.twins.values())
+        and plan.dtypes[f"layers/{k}"] == plan.dtypes["X"]
+    ]
+    keys = ["X", *(f"layers/{k}" for k in plan.layers if f"layers/{k}" not in linked)]
+    virtual = _copyable(paths, plan, keys, obsm_keys, compression)
+    modes: dict[str, str] = {}
     with ThreadPoolExecutor(workers()) as pool:
         targets = {
-            key: CsrWriter(
-                out, key, len(plan.genes), plan.dtypes[key], compression=compression, pool=pool
+            key: CsrConcat(
+                out,
+                key,
+                len(plan.genes),
+                plan.dtypes[key],
+                compression=compression,
+                pool=pool,
+                virtual=virtual[key],
             )
             for key in keys
         }
         for _, key, _, width in obsm_keys:
-            targets[key] = CsrWriter(
-                out, key, width, plan.dtypes[key], compression=compression, pool=pool
+            targets[key] = CsrConcat(
+                out,
+                key,
+                width,
+                plan.dtypes[key],
+                compression=compression,
+                pool=pool,
+                virtual=virtual[key],
             )
-        for path in paths.values():
+        for sample, path in paths.items():
             with _open(path) as f:
                 genes_map = _column_map(_index(f["var"]), plan.genes)
-                # a layer stored byte for byte like X (the checkpoint's counts) is read once
-                groups: list[list[str]] = []
                 for key in keys:
-                    twin = next((g for g in groups if same_stored(f[g[0]], f[key])), None)
-                    if twin is None:
-                        groups.append([key])
-                    else:
-                        twin.append(key)
-                for group in groups:
-                    stream_rows(
-                        f[group[0]],
-                        [targets[key] for key in group],
-                        column_map=genes_map,
-                        block_nnz=block_nnz,
-                    )
+                    if (
+                        key in plan.twins[sample]
+                        and virtual[key]
+                        and virtual["X"]
+                        and targets[key].dtype == targets["X"].dtype
+                    ):
+                        targets[key].add_like(targets["X"])  # the same values: stored once
+                        continue
+                    mode = targets[key].add(f[key], column_map=genes_map, block_nnz=block_nnz)
+                    if key == "X":
+                        modes[sample] = mode
                 for k, key, names, _ in obsm_keys:
+                    if sample not in plan.obsm_samples[k]:
+                        targets[key].add_empty(plan.n_obs[sample])
+                        continue
                     column_map = None if names is None else _column_map(_feature_names(f, k), names)
-                    stream_rows(f[key], targets[key], column_map=column_map, block_nnz=block_nnz)
+                    targets[key].add(f[key], column_map=column_map, block_nnz=block_nnz)
         for target in targets.values():
             target.close()
-    return {k: names for k, _, names, _ in obsm_keys}
+    for key in linked:
+        out[key] = out["X"]
+    n_obs = list(plan.n_obs.values())
+    for k, _, _, _ in obsm_keys:
+        if len(plan.obsm_samples[k]) < len(paths):
+            column = f"has_{k}"
+            if column in out["obs"]:
+                raise ScingestError(
+                    f"obs column {column!r} of a checkpoint clashes with the column the merge "
+                    f"writes to say which cells have obsm[{k!r}]"
+                )
+            present = [sample in plan.obsm_samples[k] for sample in paths]
+            write_elem(out["obs"], column, np.repeat(present, n_obs))
+            order = list(out["obs"].attrs["column-order"])
+            out["obs"].attrs["column-order"] = np.array([*order, column], dtype=object)
+            logger.warning(
+                "obsm[%r] is in only %d of %d samples: kept, with empty rows for the cells of "
+                "the others; obs[%r] says which cells have it",
+                k,
+                len(plan.obsm_samples[k]),
+                len(paths),
+                column,
+            )
+    return {k: names for k, _, names, _ in obsm_keys}, modes
+
+
+#: How a sample's X went into the merged file (the report's ``x_merge`` column).
+_MODES = {
+    "copy": "copied as stored (compressed chunks, indptr rebased)",
+    "remap": "copied with gene indices re-mapped (genes appended by the join)",
+    "reindex": "re-indexed row by row (genes reordered or dropped, or stored otherwise)",
+}
+
+
+def _copyable(
+    paths: Mapping[str, Path],
+    plan: _Plan,
+    keys: list[str],
+    obsm_keys: list[tuple[str, str, pd.Index | None, int]],
+    compression: Compression,
+) -> dict[str, bool]:
+    """Per matrix, whether every sample's part can be copied (or only its indices
+    re-mapped): then it is joined as parts (:class:`CsrConcat` ``virtual``); otherwise,
+    since every row is re-encoded anyway, it is written as one plain dataset."""
+    assert plan.genes is not None
+    result = dict.fromkeys([*keys, *(key for _, key, _, _ in obsm_keys)], True)
+    for sample, path in paths.items():
+        with _open(path) as f:
+            genes_map = _column_map(_index(f["var"]), plan.genes)
+            for key in keys:
+                if key != "X" and key in plan.twins[sample]:
+                    continue  # shares X's part
+                mode = concat_mode(f[key], plan.dtypes[key], compression, genes_map)
+                result[key] &= mode != "reindex"
+            for k, key, names, _ in obsm_keys:
+                if sample in plan.obsm_samples[k]:
+                    column_map = None if names is None else _column_map(_feature_names(f, k), names)
+                    mode = concat_mode(f[key], plan.dtypes[key], compression, column_map)
+                    result[key] &= mode != "reindex"
+    return result
 
 
 def merge_report(plan: _Plan) -> pd.DataFrame:
@@ -388,14 +476,12 @@ def merge_checkpoints(
         raise ScingestError("nothing to merge: no sample checkpoints")
     paths = {s: Path(p) for s, p in sorted(checkpoints.items())}
     plan = _plan(paths, join)
-    assert plan.genes is not None and plan.obsm is not None
+    assert plan.genes is not None
     if len(plan.genes) == 0:
         raise ScingestError(
             "the samples share no gene, so an inner join would leave nothing: check that all "
             "samples use the same gene naming (symbols vs ids) or set join: outer"
         )
-    for k in sorted(plan.obsm_partial):
-        logger.warning("obsm[%r] is in only some samples: left out of the merge", k)
     table = merge_report(plan)
     for row in table.itertuples():
         if row.genes_dropped:
@@ -416,7 +502,12 @@ def merge_checkpoints(
         f.attrs["encoding-version"] = "0.1.0"
         _write_obs(f, paths, plan)
         write_elem(f, "var", plan.var.result(plan.genes))
-        obsm = _write_matrices(f, paths, plan, compression=compression, block_nnz=block_nnz)
+        obsm, modes = _write_matrices(
+            f, paths, plan, compression=compression, block_nnz=block_nnz
+        )
+        table["x_merge"] = table["sample"].map(modes)
+        for mode, samples in table.groupby("x_merge")["sample"]:
+            logger.info("X of %d sample(s) %s: %s", len(samples), _MODES[mode], ", ".join(samples))
         for key in ("varm", "obsp", "varp"):
             write_elem(f, key, {})
         uns: dict[str, Any] = {
