@@ -221,7 +221,10 @@ class CsrWriter:
 
 
 def write_indptr(group: h5py.Group, indptr: np.ndarray, *, compression: Compression) -> None:
-    """Store a CSR ``indptr`` (int64) with the file's compression."""
+    """Store a CSR ``indptr`` with the file's compression: int32 like the int32 indices
+    while it fits, as scipy builds it (mixed index dtypes break scipy's item assignment)."""
+    if len(indptr) and indptr[-1] < np.iinfo(np.int32).max:
+        indptr = indptr.astype(np.int32)
     kwargs: dict[str, Any] = {}
     if compression != "none":
         kwargs = {"compression": compression, "chunks": (min(len(indptr), OUTPUT_CHUNK),)}

@@ -262,7 +262,8 @@ def _write_obs(out: h5py.File, paths: Mapping[str, Path], plan: _Plan) -> None:
         else:
             values = _concat_column(parts, n_obs)
         write_elem(out["obs"], column, values)
-    out["obs"].attrs["column-order"] = np.array(columns, dtype=object)
+    if columns:  # an empty object array has no HDF5 type; write_elem stored it empty
+        out["obs"].attrs["column-order"] = np.array(columns, dtype=object)
 
 
 def _column_map(source: pd.Index, target: pd.Index) -> np.ndarray | None:
