@@ -388,6 +388,17 @@ def test_merge_of_shared_genes_copies_chunks_and_equals_concat(tmp_path, compres
         backed.X[rows].toarray(), ad.read_h5ad(out).X[rows].toarray()
     )
     backed.file.close()
+    # the filtered merge reads the joined parts and keeps the counts stored once
+    from scingest.filtering import filter_merged
+
+    filter_merged(out, tmp_path / "f.h5ad", min_cells=0, compression=compression)
+    filtered, full = ad.read_h5ad(tmp_path / "f.h5ad"), ad.read_h5ad(out)
+    with h5py.File(tmp_path / "f.h5ad") as f:
+        assert f["layers/counts"] == f["X"]
+    keep = full.obs["qc_pass"].to_numpy()
+    assert 0 < keep.sum() < len(keep)
+    np.testing.assert_array_equal(filtered.X.toarray(), full.X[keep].toarray())
+    np.testing.assert_array_equal(filtered.layers["counts"].toarray(), full.X[keep].toarray())
 
 
 @pytest.mark.parametrize("compression", ["none", "gzip"])

@@ -13,6 +13,7 @@ anndata's backed sparse datasets. Output layout and semantics follow ``anndata.c
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -86,10 +87,27 @@ class VarMerger:
     def add(self, frame: pd.DataFrame) -> None:
         for column in frame.columns:
             self._dtypes.setdefault(column, frame[column].dtype)
-        frame = frame.astype(object)
         if self._values is None:
             self._values = frame
             return
+        if frame.index.equals(self._values.index):
+            # the same genes (one reference): a column without missing values is kept
+            # where it is identical, and dropped otherwise, without the general path below
+            keep, exact = [], True
+            for c in self._values.columns:
+                if c not in frame.columns:
+                    continue
+                a, b = self._values[c], frame[c]
+                if a.equals(b):
+                    keep.append(c)
+                elif a.isna().any() or b.isna().any():
+                    exact = False
+                    break
+            if exact:
+                self._values = self._values[keep]
+                return
+        self._values = self._values.astype(object)
+        frame = frame.astype(object)
         columns = [c for c in self._values.columns if c in frame.columns]
         old, new = self._values[columns], frame[columns]
         common = old.index.intersection(new.index)
@@ -133,6 +151,8 @@ class _Plan:
     """What the merged file holds, from one pass over the inputs' annotations."""
 
     genes: pd.Index | None = None
+    #: per sample, a digest of its genes: a sample with the merged genes needs no map
+    gene_digests: dict[str, str] = field(default_factory=dict)
     var: VarMerger = field(default_factory=VarMerger)
     n_obs: dict[str, int] = field(default_factory=dict)
     n_genes: dict[str, int] = field(default_factory=dict)
@@ -158,6 +178,7 @@ def _plan(paths: Mapping[str, Path], join: Join) -> _Plan:
                     f"gene {dup!r} occurs twice in var: not a checkpoint", path=path
                 )
             plan.genes = combine_genes(plan.genes, var.index, join=join)
+            plan.gene_digests[sample] = _digest(var.index)
             plan.n_genes[sample] = len(var.index)
             plan.var.add(var)
             del var
@@ -266,6 +287,19 @@ def _write_obs(out: h5py.File, paths: Mapping[str, Path], plan: _Plan) -> None:
         out["obs"].attrs["column-order"] = np.array(columns, dtype=object)
 
 
+def _digest(names: pd.Index) -> str:
+    return hashlib.sha256("\0".join(map(str, names)).encode()).hexdigest()
+
+
+def _genes_map(f: h5py.File, sample: str, plan: _Plan, digest: str) -> np.ndarray | None:
+    """Positions of a sample's genes among the merged ones; ``None`` when they are the same
+    (known from the digests, without reading the genes again)."""
+    assert plan.genes is not None
+    if plan.gene_digests[sample] == digest:
+        return None
+    return _column_map(_index(f["var"]), plan.genes)
+
+
 def _column_map(source: pd.Index, target: pd.Index) -> np.ndarray | None:
     """Positions of ``source`` in ``target`` (-1 where absent); ``None`` when identical."""
     if source.equals(target):
@@ -312,6 +346,7 @@ def _write_matrices(
     keys = ["X", *(f"layers/{k}" for k in plan.layers if f"layers/{k}" not in linked)]
     virtual = _copyable(paths, plan, keys, obsm_keys, compression)
     modes: dict[str, str] = {}
+    digest = _digest(plan.genes)
     with ThreadPoolExecutor(workers()) as pool:
         targets = {
             key: CsrConcat(
@@ -337,7 +372,7 @@ def _write_matrices(
             )
         for sample, path in paths.items():
             with _open(path) as f:
-                genes_map = _column_map(_index(f["var"]), plan.genes)
+                genes_map = _genes_map(f, sample, plan, digest)
                 for key in keys:
                     if (
                         key in plan.twins[sample]
@@ -404,9 +439,10 @@ def _copyable(
     since every row is re-encoded anyway, it is written as one plain dataset."""
     assert plan.genes is not None
     result = dict.fromkeys([*keys, *(key for _, key, _, _ in obsm_keys)], True)
+    digest = _digest(plan.genes)
     for sample, path in paths.items():
         with _open(path) as f:
-            genes_map = _column_map(_index(f["var"]), plan.genes)
+            genes_map = _genes_map(f, sample, plan, digest)
             for key in keys:
                 if key != "X" and key in plan.twins[sample]:
                     continue  # shares X's part
