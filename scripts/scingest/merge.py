@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from os import PathLike
@@ -259,21 +259,61 @@ def _concat_column(parts: list[pd.Series | None], n_obs: list[int]) -> Any:
     return _as_writable(pd.concat(filled, ignore_index=True))
 
 
-def _write_obs(out: h5py.File, paths: Mapping[str, Path], plan: _Plan) -> None:
-    """obs one column at a time: memory is one column of all cells, not the whole table."""
-    names = []
+def _is_string_array(f: h5py.File, key: str) -> bool:
+    stored = f.get(key)
+    return isinstance(stored, h5py.Dataset) and stored.attrs.get("encoding-type") == "string-array"
+
+
+def _stream_strings(
+    parent: h5py.Group, name: str, paths: Mapping[str, Path], key: Callable[[h5py.File], str]
+) -> np.ndarray:
+    """Write the string arrays ``key(f)`` of every checkpoint one after the other as
+    ``parent[name]`` (anndata's string-array encoding), one sample in memory at a time;
+    return 64-bit hashes of the values (8 bytes per cell, to check uniqueness)."""
+    stored = parent.create_dataset(
+        name, shape=(0,), maxshape=(None,), dtype=h5py.string_dtype(), chunks=(1 << 16,)
+    )
+    stored.attrs["encoding-type"] = "string-array"
+    stored.attrs["encoding-version"] = "0.2.0"
+    hashes = []
     for path in paths.values():
         with _open(path) as f:
-            names.append(_index(f["obs"]))
-    index = names[0].append(names[1:]) if len(names) > 1 else names[0]
-    if not index.is_unique:
-        dup = index[index.duplicated()][0]
-        raise ScingestError(f"cell name {dup!r} occurs in more than one checkpoint")
-    write_elem(out, "obs", pd.DataFrame(index=index))
-    del names, index
+            values = np.asarray(read_elem(f[key(f)]), dtype=object)
+        start = stored.shape[0]
+        stored.resize((start + len(values),))
+        stored[start:] = values
+        hashes.append(pd.util.hash_array(values))
+    return np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
+
+
+def _write_obs(out: h5py.File, paths: Mapping[str, Path], plan: _Plan) -> None:
+    """obs one column at a time: memory is one column of all cells, not the whole table;
+    cell names and plain string columns (barcodes) are copied sample by sample."""
+    write_elem(out, "obs", pd.DataFrame(index=pd.Index([], dtype=object)))
+    index_name = out["obs"].attrs["_index"]
+    del out["obs"][index_name]
+    hashes = _stream_strings(
+        out["obs"], index_name, paths, lambda f: f"obs/{f['obs'].attrs['_index']}"
+    )
+    _, first, counts = np.unique(hashes, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        names = out["obs"][index_name]
+        for position in first[counts > 1]:
+            same = np.flatnonzero(hashes == hashes[position])
+            values = names.asstr()[same[0]], {names.asstr()[i] for i in same[1:]}
+            if values[0] in values[1]:
+                raise ScingestError(
+                    f"cell name {values[0]!r} occurs in more than one checkpoint"
+                )
+    del hashes, first, counts
     n_obs = list(plan.n_obs.values())
     columns = list(plan.obs_columns)
     for column in columns:
+        if column != "sample" and all(
+            _is_string_array(f, f"obs/{column}") for f in _each(paths)
+        ):
+            _stream_strings(out["obs"], column, paths, lambda f, c=column: f"obs/{c}")
+            continue
         parts = []
         for path in paths.values():
             with _open(path) as f:
@@ -285,6 +325,13 @@ def _write_obs(out: h5py.File, paths: Mapping[str, Path], plan: _Plan) -> None:
         write_elem(out["obs"], column, values)
     if columns:  # an empty object array has no HDF5 type; write_elem stored it empty
         out["obs"].attrs["column-order"] = np.array(columns, dtype=object)
+
+
+def _each(paths: Mapping[str, Path]) -> Iterator[h5py.File]:
+    """Each checkpoint, opened in turn (one at a time)."""
+    for path in paths.values():
+        with _open(path) as f:
+            yield f
 
 
 def _digest(names: pd.Index) -> str:
