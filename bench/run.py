@@ -248,7 +248,12 @@ def part_merge(repeat: int) -> None:
         merged = out.stat().st_size
         out.unlink(missing_ok=True)
         print(f"  {label}: {mib(size)} of checkpoints, merged file {mib(merged)}")
-        line("cp of the checkpoints into one file (baseline)", cp["wall"], cp["peak"], f"runs {cp['walls']}")
+        line(
+            "cp of the checkpoints into one file (baseline)",
+            cp["wall"],
+            cp["peak"],
+            f"runs {cp['walls']}",
+        )
         line("merge, whole process", res["wall"], res["peak"], f"runs {res['walls']}")
         line("  of which merge_checkpoints()", res["call"], None, f"X per sample: {res['modes']}")
         print(

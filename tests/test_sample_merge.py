@@ -365,9 +365,7 @@ def test_checkpoint_stores_counts_once_and_reads_back_independent(tmp_path, comp
 @pytest.mark.parametrize("compression", ["none", "lzf", "gzip"])
 def test_merge_of_shared_genes_copies_chunks_and_equals_concat(tmp_path, compression):
     genes = [f"G{i}" for i in range(60)]
-    paths, _ = _same_genes_checkpoints(
-        tmp_path, {f"S{i}": genes for i in range(4)}, compression
-    )
+    paths, _ = _same_genes_checkpoints(tmp_path, {f"S{i}": genes for i in range(4)}, compression)
     out = tmp_path / "m.h5ad"
     report = merge_checkpoints(paths, out, compression=compression, block_nnz=7)
     assert report["x_merge"].tolist() == ["copy"] * 4
@@ -384,9 +382,7 @@ def test_merge_of_shared_genes_copies_chunks_and_equals_concat(tmp_path, compres
     # the merged file reads the same when backed (rows sliced across the parts)
     backed = ad.read_h5ad(out, backed="r")
     rows = slice(2, merged.n_obs - 3)
-    np.testing.assert_array_equal(
-        backed.X[rows].toarray(), ad.read_h5ad(out).X[rows].toarray()
-    )
+    np.testing.assert_array_equal(backed.X[rows].toarray(), ad.read_h5ad(out).X[rows].toarray())
     backed.file.close()
     # the filtered merge reads the joined parts and keeps the counts stored once
     from scingest.filtering import filter_merged

@@ -35,8 +35,8 @@ from .h5stream import (
     Compression,
     CsrConcat,
     check_compression,
-    concat_mode,
     check_csr,
+    concat_mode,
     same_stored,
     sparse_obsm_keys,
     workers,
@@ -204,7 +204,9 @@ def _plan(paths: Mapping[str, Path], join: Join) -> _Plan:
                 else:
                     seen = plan.obsm[k]
                     plan.obsm[k] = (
-                        None if seen is None or names is None else combine_genes(seen, names, join=join)
+                        None
+                        if seen is None or names is None
+                        else combine_genes(seen, names, join=join)
                     )
                 plan.obsm_samples.setdefault(k, set()).add(sample)
             for k in obsm:
@@ -302,16 +304,12 @@ def _write_obs(out: h5py.File, paths: Mapping[str, Path], plan: _Plan) -> None:
             same = np.flatnonzero(hashes == hashes[position])
             values = names.asstr()[same[0]], {names.asstr()[i] for i in same[1:]}
             if values[0] in values[1]:
-                raise ScingestError(
-                    f"cell name {values[0]!r} occurs in more than one checkpoint"
-                )
+                raise ScingestError(f"cell name {values[0]!r} occurs in more than one checkpoint")
     del hashes, first, counts
     n_obs = list(plan.n_obs.values())
     columns = list(plan.obs_columns)
     for column in columns:
-        if column != "sample" and all(
-            _is_string_array(f, f"obs/{column}") for f in _each(paths)
-        ):
+        if column != "sample" and all(_is_string_array(f, f"obs/{column}") for f in _each(paths)):
             _stream_strings(out["obs"], column, paths, lambda f, c=column: f"obs/{c}")
             continue
         parts = []
@@ -586,9 +584,7 @@ def merge_checkpoints(
         f.attrs["encoding-version"] = "0.1.0"
         _write_obs(f, paths, plan)
         write_elem(f, "var", plan.var.result(plan.genes))
-        obsm, modes = _write_matrices(
-            f, paths, plan, compression=compression, block_nnz=block_nnz
-        )
+        obsm, modes = _write_matrices(f, paths, plan, compression=compression, block_nnz=block_nnz)
         table["x_merge"] = table["sample"].map(modes)
         for mode, samples in table.groupby("x_merge")["sample"]:
             logger.info("X of %d sample(s) %s: %s", len(samples), _MODES[mode], ", ".join(samples))

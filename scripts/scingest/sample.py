@@ -159,8 +159,9 @@ def write_h5ad(
     reader follows it, and anndata reads it as a second, independent array. The rest is
     anndata's writer.
     """
-    matrices = {"X": adata.X, **{f"layers/{k}": adata.layers[k] for k in adata.layers.keys()}}
-    matrices = {k: v for k, v in matrices.items() if k != "layers/None"}  # anndata 0.13's X
+    # anndata 0.13 lists X as layers[None]: never a layer named "None"
+    layers = {f"layers/{k}": v for k, v in adata.layers.items() if k is not None}
+    matrices = {"X": adata.X, **layers}
     own = all(sp.isspmatrix_csr(m) for m in matrices.values())
     comp = None if compression == "none" else compression
     opts = GZIP_LEVEL if compression == "gzip" else None
