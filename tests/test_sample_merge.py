@@ -445,3 +445,15 @@ def test_merge_of_checkpoints_with_separate_counts_equals_concat(tmp_path):
     with h5py.File(out) as f:
         assert f["layers/counts"] != f["X"]
     _assert_equals_concat(out, paths, "inner")
+
+
+def test_merge_refuses_a_cell_name_in_two_checkpoints(tmp_path):
+    rng = np.random.default_rng(12)
+    a, _ = _with_obsm(tmp_path, "A", None, rng)
+    b, _ = _with_obsm(tmp_path, "B", None, rng)
+    adata = ad.read_h5ad(b)
+    adata.obs_names = ["B-C0", "B-C1", "A-C2", "B-C3"]  # a cell of A again
+    write_h5ad(adata, b)
+    with pytest.raises(ScingestError, match="cell name 'A-C2' occurs in more than one"):
+        merge_checkpoints({"A": a, "B": b}, tmp_path / "m.h5ad")
+    assert not (tmp_path / "m.h5ad").exists()

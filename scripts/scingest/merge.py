@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from os import PathLike
@@ -157,6 +157,8 @@ class _Plan:
     n_obs: dict[str, int] = field(default_factory=dict)
     n_genes: dict[str, int] = field(default_factory=dict)
     obs_columns: dict[str, None] = field(default_factory=dict)
+    #: per obs column, how the samples store it: (encoding, dtype) of plain arrays, per sample
+    obs_kinds: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     layers: dict[str, None] | None = None
     #: per sample, the layers stored the same as its X (hard-linked or byte for byte)
     twins: dict[str, set[str]] = field(default_factory=dict)
@@ -185,6 +187,8 @@ def _plan(paths: Mapping[str, Path], join: Join) -> _Plan:
             check_csr(f["X"], "X")
             plan.n_obs[sample] = int(f["X"].attrs["shape"][0])
             plan.obs_columns.update(dict.fromkeys(f["obs"].attrs["column-order"]))
+            for column in f["obs"].attrs["column-order"]:
+                plan.obs_kinds.setdefault(column, []).append(_kind(f["obs"].get(column)))
             layers = dict.fromkeys(f["layers"]) if "layers" in f else {}
             plan.layers = (
                 layers if plan.layers is None else {k: None for k in plan.layers if k in layers}
@@ -261,56 +265,65 @@ def _concat_column(parts: list[pd.Series | None], n_obs: list[int]) -> Any:
     return _as_writable(pd.concat(filled, ignore_index=True))
 
 
-def _is_string_array(f: h5py.File, key: str) -> bool:
-    stored = f.get(key)
-    return isinstance(stored, h5py.Dataset) and stored.attrs.get("encoding-type") == "string-array"
+def _kind(stored: Any) -> tuple[str, str]:
+    """How an obs column is stored: a plain array's encoding and dtype, else its encoding."""
+    if not isinstance(stored, h5py.Dataset):
+        return ("group", "")
+    encoding = stored.attrs.get("encoding-type", "")
+    if encoding == "string-array":
+        return (encoding, "str")
+    return (encoding, stored.dtype.str)
 
 
-def _stream_strings(
-    parent: h5py.Group, name: str, paths: Mapping[str, Path], key: Callable[[h5py.File], str]
-) -> np.ndarray:
-    """Write the string arrays ``key(f)`` of every checkpoint one after the other as
-    ``parent[name]`` (anndata's string-array encoding), one sample in memory at a time;
-    return 64-bit hashes of the values (8 bytes per cell, to check uniqueness)."""
-    stored = parent.create_dataset(
-        name, shape=(0,), maxshape=(None,), dtype=h5py.string_dtype(), chunks=(1 << 16,)
-    )
-    stored.attrs["encoding-type"] = "string-array"
-    stored.attrs["encoding-version"] = "0.2.0"
-    hashes = []
-    for path in paths.values():
-        with _open(path) as f:
-            values = np.asarray(read_elem(f[key(f)]), dtype=object)
-        start = stored.shape[0]
-        stored.resize((start + len(values),))
-        stored[start:] = values
-        hashes.append(pd.util.hash_array(values))
-    return np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
+def _streamable(plan: _Plan, column: str) -> str | None:
+    """The encoding of a column every sample stores as the same plain array (numbers,
+    booleans or strings without missing values), which the merge copies sample by sample;
+    ``None`` for the others (categoricals, columns missing from some samples)."""
+    kinds = plan.obs_kinds.get(column, [])
+    if column == "sample" or len(kinds) != len(plan.n_obs) or len(set(kinds)) != 1:
+        return None
+    encoding = kinds[0][0]
+    return encoding if encoding in ("array", "string-array") else None
 
 
 def _write_obs(out: h5py.File, paths: Mapping[str, Path], plan: _Plan) -> None:
     """obs one column at a time: memory is one column of all cells, not the whole table;
-    cell names and plain string columns (barcodes) are copied sample by sample."""
+    cell names and plain columns (numbers, booleans, barcodes) are copied sample by sample
+    in one pass, so memory for them does not grow with the cells either."""
     write_elem(out, "obs", pd.DataFrame(index=pd.Index([], dtype=object)))
-    index_name = out["obs"].attrs["_index"]
-    del out["obs"][index_name]
-    hashes = _stream_strings(
-        out["obs"], index_name, paths, lambda f: f"obs/{f['obs'].attrs['_index']}"
-    )
-    _, first, counts = np.unique(hashes, return_index=True, return_counts=True)
-    if (counts > 1).any():
-        names = out["obs"][index_name]
-        for position in first[counts > 1]:
-            same = np.flatnonzero(hashes == hashes[position])
-            values = names.asstr()[same[0]], {names.asstr()[i] for i in same[1:]}
-            if values[0] in values[1]:
-                raise ScingestError(f"cell name {values[0]!r} occurs in more than one checkpoint")
-    del hashes, first, counts
-    n_obs = list(plan.n_obs.values())
+    obs = out["obs"]
+    index_name = obs.attrs["_index"]
+    del obs[index_name]
     columns = list(plan.obs_columns)
+    plain = {c: e for c in columns if (e := _streamable(plan, c)) is not None}
+    targets: dict[str, h5py.Dataset] = {}
+    for name, encoding in [(index_name, "string-array"), *plain.items()]:
+        dtype: Any = h5py.string_dtype()
+        if encoding == "array":
+            dtype = np.dtype(plan.obs_kinds[name][0][1])
+        targets[name] = obs.create_dataset(
+            name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(1 << 16,)
+        )
+        targets[name].attrs["encoding-type"] = encoding
+        targets[name].attrs["encoding-version"] = "0.2.0"
+    hashes = []
+    for path in paths.values():
+        with _open(path) as f:
+            for name, target in targets.items():
+                key = f["obs"].attrs["_index"] if name == index_name else name
+                values = read_elem(f["obs"][key])
+                if target.dtype.kind == "O":
+                    values = np.asarray(values, dtype=object)
+                if name == index_name:
+                    hashes.append(pd.util.hash_array(values))
+                start = target.shape[0]
+                target.resize((start + len(values),))
+                target[start:] = values
+    _check_unique(obs[index_name], np.concatenate(hashes))
+    del hashes
+    n_obs = list(plan.n_obs.values())
     for column in columns:
-        if column != "sample" and all(_is_string_array(f, f"obs/{column}") for f in _each(paths)):
-            _stream_strings(out["obs"], column, paths, lambda f, c=column: f"obs/{c}")
+        if column in plain:
             continue
         parts = []
         for path in paths.values():
@@ -320,16 +333,20 @@ def _write_obs(out: h5py.File, paths: Mapping[str, Path], plan: _Plan) -> None:
             values: Any = pd.Categorical(np.repeat(list(paths), n_obs), categories=list(paths))
         else:
             values = _concat_column(parts, n_obs)
-        write_elem(out["obs"], column, values)
+        write_elem(obs, column, values)
     if columns:  # an empty object array has no HDF5 type; write_elem stored it empty
-        out["obs"].attrs["column-order"] = np.array(columns, dtype=object)
+        obs.attrs["column-order"] = np.array(columns, dtype=object)
 
 
-def _each(paths: Mapping[str, Path]) -> Iterator[h5py.File]:
-    """Each checkpoint, opened in turn (one at a time)."""
-    for path in paths.values():
-        with _open(path) as f:
-            yield f
+def _check_unique(names: h5py.Dataset, hashes: np.ndarray) -> None:
+    """Refuse cell names that occur twice (found by 64-bit hashes, confirmed by name)."""
+    _, first, counts = np.unique(hashes, return_index=True, return_counts=True)
+    for position in first[counts > 1]:
+        same = np.flatnonzero(hashes == hashes[position])
+        values = names.asstr()[same]
+        if len(set(values)) < len(values):
+            dup = pd.Index(values)[pd.Index(values).duplicated()][0]
+            raise ScingestError(f"cell name {dup!r} occurs in more than one checkpoint")
 
 
 def _digest(names: pd.Index) -> str:
