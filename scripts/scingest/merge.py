@@ -106,18 +106,27 @@ class VarMerger:
             if exact:
                 self._values = self._values[keep]
                 return
-        self._values = self._values.astype(object)
-        frame = frame.astype(object)
-        columns = [c for c in self._values.columns if c in frame.columns]
-        old, new = self._values[columns], frame[columns]
-        common = old.index.intersection(new.index)
+        old = self._values
+        columns = [c for c in old.columns if c in frame.columns]
+        common = old.index.intersection(frame.index)
+        at_old, at_new = old.index.get_indexer(common), frame.index.get_indexer(common)
         agreeing = []
         for column in columns:
-            a, b = old.loc[common, column], new.loc[common, column]
-            both = a.notna() & b.notna()
-            if a[both].equals(b[both]):
+            a = old[column].to_numpy()[at_old]
+            b = frame[column].to_numpy()[at_new]
+            both = ~(pd.isna(a) | pd.isna(b))
+            if np.array_equal(a[both], b[both]):
                 agreeing.append(column)
-        self._values = old[agreeing].combine_first(new[agreeing])[agreeing]
+        kept = old[agreeing].copy()
+        for column in agreeing:  # a value missing so far, given by this sample
+            missing = kept[column].isna().to_numpy()
+            if missing[at_old].any():
+                values = kept[column].to_numpy(dtype=object)
+                given = frame[column].to_numpy(dtype=object)[at_new]
+                values[at_old] = np.where(missing[at_old], given, values[at_old])
+                kept[column] = values
+        added = frame.loc[~frame.index.isin(old.index), agreeing]
+        self._values = pd.concat([kept, added]) if len(added) else kept
 
     def result(self, genes: pd.Index) -> pd.DataFrame:
         out = pd.DataFrame(index=genes)
