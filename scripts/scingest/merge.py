@@ -162,6 +162,7 @@ class _Plan:
     genes: pd.Index | None = None
     #: per sample, a digest of its genes: a sample with the merged genes needs no map
     gene_digests: dict[str, str] = field(default_factory=dict)
+    gene_maps: dict[str, np.ndarray | None] = field(default_factory=dict)
     var: VarMerger = field(default_factory=VarMerger)
     n_obs: dict[str, int] = field(default_factory=dict)
     n_genes: dict[str, int] = field(default_factory=dict)
@@ -364,11 +365,15 @@ def _digest(names: pd.Index) -> str:
 
 def _genes_map(f: h5py.File, sample: str, plan: _Plan, digest: str) -> np.ndarray | None:
     """Positions of a sample's genes among the merged ones; ``None`` when they are the same
-    (known from the digests, without reading the genes again)."""
+    (known from the digests, without reading the genes again). Maps are kept per distinct
+    gene list (a few references), not per sample."""
     assert plan.genes is not None
-    if plan.gene_digests[sample] == digest:
+    own = plan.gene_digests[sample]
+    if own == digest:
         return None
-    return _column_map(_index(f["var"]), plan.genes)
+    if own not in plan.gene_maps:
+        plan.gene_maps[own] = _column_map(_index(f["var"]), plan.genes)
+    return plan.gene_maps[own]
 
 
 def _column_map(source: pd.Index, target: pd.Index) -> np.ndarray | None:
