@@ -7,8 +7,10 @@ cells per sample: 352 MiB for 12 samples, 924 MiB for 48, 2.6x for 4x the cells)
 writes the matrices uncompressed; and it aligns ``obsm`` matrices by position, not by
 feature name. Here one sample is open at a time: genes, ``var`` and ``obsm`` feature names
 are merged incrementally (memory grows with the number of distinct genes, not samples),
-``obs`` is written column by column, and matrices are streamed in row blocks through
-anndata's backed sparse datasets. Output layout and semantics follow ``anndata.concat``.
+``obs`` is written column by column (plain columns sample by sample), and matrices are
+joined from each sample's stored chunks where the genes allow it, else streamed in row
+blocks (:class:`scingest.h5stream.CsrConcat`). Counts identical to ``X`` are stored once,
+as a hard link. Output semantics follow ``anndata.concat``.
 """
 
 from __future__ import annotations
@@ -578,7 +580,10 @@ def merge_checkpoints(
     drops are counted per sample in the report and logged, never dropped silently. ``var``
     columns that agree across samples are kept. ``X`` and the layers every sample has are
     merged; ``obsm`` matrices kept by the readers (other feature types) are aligned by
-    feature name with the same join. Memory is bounded by ``block_nnz`` stored values, one
+    feature name with the same join, over the samples that have them: the cells of the
+    others get empty rows and ``obs["has_{key}"]`` says which cells have it. The report's
+    ``x_merge`` says per sample how its ``X`` was written: ``copy`` (stored chunks copied),
+    ``remap`` (values copied, gene indices re-mapped) or ``reindex``. Memory is bounded by ``block_nnz`` stored values, one
     column of ``obs`` and the genes, whatever the number of samples. The output is written
     under a temporary name and renamed.
     """
