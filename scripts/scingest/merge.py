@@ -583,9 +583,9 @@ def merge_checkpoints(
     feature name with the same join, over the samples that have them: the cells of the
     others get empty rows and ``obs["has_{key}"]`` says which cells have it. The report's
     ``x_merge`` says per sample how its ``X`` was written: ``copy`` (stored chunks copied),
-    ``remap`` (values copied, gene indices re-mapped) or ``reindex``. Memory is bounded by ``block_nnz`` stored values, one
-    column of ``obs`` and the genes, whatever the number of samples. The output is written
-    under a temporary name and renamed.
+    ``remap`` (values copied, gene indices re-mapped) or ``reindex``. Memory is bounded by
+    ``block_nnz`` stored values, one column of ``obs`` and the genes, whatever the number
+    of samples. The output is written under a temporary name and renamed.
     """
     if join not in ("inner", "outer"):
         raise ScingestError(f"join must be inner or outer, not {join!r}")
