@@ -403,6 +403,14 @@ def iter_values(
         yield np.frombuffer(future.result(), dtype=dataset.dtype)[: min(size, stop - first)]
 
 
+def _unless_identity(column_map: np.ndarray | None) -> np.ndarray | None:
+    """``None`` for a map that leaves every column where it is (genes appended after a
+    sample's own: its indices stay valid as stored)."""
+    if column_map is not None and np.array_equal(column_map, np.arange(len(column_map))):
+        return None
+    return column_map
+
+
 def concat_mode(
     source: h5py.Group,
     dtype: np.dtype,
@@ -412,6 +420,7 @@ def concat_mode(
     """How :class:`CsrConcat` can append the CSR matrix stored in ``source``: ``copy`` its
     stored chunks (values and indices stored as wanted, same columns), ``remap`` (values
     copied, indices re-mapped: columns kept in order) or ``reindex`` (rows re-indexed)."""
+    column_map = _unless_identity(column_map)
     indptr = source["indptr"]
     data, indices = source["data"], source["indices"]
     nnz = int(indptr[-1]) if len(indptr) else 0
@@ -489,6 +498,7 @@ class CsrConcat:
         if not self.virtual:
             stream_rows(source, self.writer, column_map=column_map, block_nnz=block_nnz)
             return "reindex"
+        column_map = _unless_identity(column_map)
         mode = concat_mode(source, self.dtype, self.compression, column_map)
         indptr = source["indptr"][:].astype(np.int64)
         nnz = int(indptr[-1] - indptr[0])
