@@ -157,12 +157,24 @@ def tiny_csv_gz() -> Path:
     return path
 
 
-def write_checkpoints(folder: Path, n: int, *, n_cells: int) -> list[Path]:
-    """``n`` synthetic checkpoints of ``n_cells`` cells each, shaped like ingest_sample's.
+def write_checkpoints(
+    folder: Path,
+    n: int,
+    *,
+    n_cells: int,
+    n_genes: int = N_GENES,
+    appended: int = 0,
+    compression: str = "lzf",
+) -> list[Path]:
+    """``n`` synthetic checkpoints of ``n_cells`` cells each, shaped like ingest_sample's and
+    written by its writer (``write_h5ad``: counts stored once).
 
     Cells are consecutive slices of the seed counts (wrapping around), so every
     checkpoint has realistic sparsity; obs and var carry the columns build_sample writes.
-    Existing files are kept (the folder is a cache).
+    ``n_genes`` keeps the seed's first genes (the merge-scale part). ``appended``: every
+    odd-numbered sample has that many genes of its own after the shared ones (as a second
+    reference's extra genes; an outer join appends them). Existing files are kept (the
+    folder is a cache).
     """
     import anndata as ad
     import pandas as pd
@@ -175,27 +187,35 @@ def write_checkpoints(folder: Path, n: int, *, n_cells: int) -> list[Path]:
     if all(p.exists() for p in paths):
         return paths
     genes, cells, counts = cached_seed_counts()
-    var = pd.DataFrame(index=pd.Index(genes))
-    var["mt"] = var.index.str.startswith("MT-")
-    var["ribo"] = var.index.str.match(r"^RP[SL]")
-    var["hb"] = var.index.str.match(r"^HB[^P]")
+    genes, counts = genes[:n_genes], counts[:, :n_genes]
+    rng = np.random.default_rng(SEED)
     for i, path in enumerate(paths):
         if path.exists():
             continue
         rows = (np.arange(n_cells) + i * n_cells) % counts.shape[0]
         x = counts[rows].astype(np.float32)
+        names = list(genes)
+        if appended and i % 2:
+            extra = sp.random(n_cells, appended, density=0.05, format="csr", rng=rng)
+            extra.data = rng.integers(1, 5, extra.nnz).astype(np.float32)
+            x = sp.hstack([x, extra], format="csr", dtype=np.float32)
+            names += [f"EXTRA{i:02d}_{j}" for j in range(appended)]
+        var = pd.DataFrame(index=pd.Index(names))
+        var["mt"] = var.index.str.startswith("MT-")
+        var["ribo"] = var.index.str.match(r"^RP[SL]")
+        var["hb"] = var.index.str.match(r"^HB[^P]")
         sample = path.stem
-        obs = pd.DataFrame(index=pd.Index([f"{sample}-{cells[r]}" for r in rows]))
+        obs = pd.DataFrame(index=pd.Index([f"{sample}-{cells[r]}-{j}" for j, r in enumerate(rows)]))
         obs["sample"] = pd.Categorical([sample] * n_cells)
         obs["barcode"] = [cells[r] for r in rows]
         obs["condition"] = pd.Categorical(["Ctrl" if i % 2 else "Pre"] * n_cells)
-        adata = ad.AnnData(X=x, obs=obs, var=var.copy())
+        adata = ad.AnnData(X=x, obs=obs, var=var)
         adata.layers["counts"] = x.copy()
         sc.pp.calculate_qc_metrics(
             adata, qc_vars=["mt", "ribo", "hb"], percent_top=(20, 50, 100), inplace=True
         )
         adata.uns["scingest"] = {"sample": sample}
-        write_h5ad(adata, path, compression="lzf")
+        write_h5ad(adata, path, compression=compression)
     return paths
 
 

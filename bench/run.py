@@ -4,7 +4,9 @@ Usage::
 
     .venv/bin/python bench/run.py [PART ...] [--repeat N]
 
-PARTs: reader, tenx, sample, merge, compression, workflow, demo, firstrun, collection.
+PARTs: reader, tenx, sample, merge, merge-scale, compression, workflow, demo, firstrun,
+collection. ``--small`` runs the merge parts on small data (to check that they work; the
+figures mean nothing).
 
 No part named: all of them. Every candidate runs in a fresh subprocess; its wall time is
 taken around the subprocess (and, where a part of it is the point, inside it), its peak
@@ -38,19 +40,26 @@ PARTS = (
     "tenx",
     "sample",
     "merge",
+    "merge-scale",
     "compression",
     "workflow",
     "demo",
     "firstrun",
     "collection",
 )
-#: cells per synthetic checkpoint in the merge part: seed-size (9,413) x 48 would write
-#: 13 GB twice; 2,500 cells x 33,538 genes keeps 12 vs 48 samples a 4x step in cells.
-MERGE_CELLS = 2_500
 #: collection part: cells in the whole store (``--collection-cells``), split over this many
 #: samples (a quarter of them is the small store whose peak RSS the full one is held to)
 COLLECTION_CELLS = 1_000_000
 COLLECTION_SAMPLES = 48
+#: The merge part: 12 seed-size checkpoints (9,413 cells x 33,538 genes), gzip as the
+#: workflow writes them by default; in the outer-join set every odd-numbered sample has
+#: MERGE_APPENDED genes of its own after the shared ones.
+MERGE_SAMPLES = 12
+MERGE_APPENDED = 200
+#: Sizes of the merge parts; ``--small`` replaces them. merge-scale: 100 x 10,000 cells
+#: (1,000,000) of the seed's first 2,000 genes, so the files stay a few hundred MB.
+SIZES = {"merge_cells": 9_413, "scale_samples": 100, "scale_cells": 10_000, "scale_genes": 2_000}
+SMALL = {"merge_cells": 500, "scale_samples": 15, "scale_cells": 1_000, "scale_genes": 2_000}
 #: the baseline: inflate to /dev/null (the shell's ``gzip -dc file > /dev/null``)
 GZIP = ["sh", "-c", 'exec gzip -dc "$0" > /dev/null']
 
@@ -207,39 +216,108 @@ def part_sample(repeat: int) -> None:
     out.unlink(missing_ok=True)
 
 
-def part_merge(repeat: int) -> None:
-    from scingest.h5stream import BLOCK_NNZ
+def _merge_sets() -> dict[str, tuple[Path, str, float]]:
+    """The merge part's checkpoint sets (made once, cached): folder, join, target ratio."""
+    from data import N_GENES
 
-    folder = BENCH / "data" / f"checkpoints_{MERGE_CELLS}"
+    n_cells = SIZES["merge_cells"]
+    sets = {
+        "same genes (inner join)": (BENCH / "data" / f"merge_same_{n_cells}", "inner", 4.0),
+        f"outer join, {MERGE_APPENDED} genes appended in odd samples": (
+            BENCH / "data" / f"merge_outer_{n_cells}_{MERGE_APPENDED}",
+            "outer",
+            6.0,
+        ),
+    }
+    for folder, join, _ in sets.values():
+        appended = MERGE_APPENDED if join == "outer" else 0
+        args = (str(folder), str(MERGE_SAMPLES), str(n_cells), str(N_GENES), str(appended))
+        run(child("checkpoints", *args), label="writing checkpoints")
+    return sets
+
+
+def _cp(files: list[Path], out: Path, repeat: int) -> dict[str, Any]:
+    """The baseline: the input checkpoints copied into one file (``cat a b ... > out``)."""
+    cmd = ["sh", "-c", 'exec cat "$@" > "$0"', str(out), *map(str, files)]
+    result = best(cmd, label="cp", repeat=repeat)
+    out.unlink(missing_ok=True)
+    return result
+
+
+def part_merge(repeat: int) -> None:
+    n_cells = SIZES["merge_cells"]
     print(
-        f"\n[merge] merge_checkpoints (inner join, gzip, block_nnz={BLOCK_NNZ:,}) of synthetic "
-        f"checkpoints, {MERGE_CELLS:,} cells x 33,538 genes each, against anndata's "
-        "experimental.concat_on_disk (the library merge it replaces) on the same files"
+        f"\n[merge] merge_checkpoints (gzip) of {MERGE_SAMPLES} synthetic checkpoints of "
+        f"{n_cells:,} cells x 33,538 genes, written as ingest_sample writes them (gzip, counts "
+        "stored once), against copying the same files into one (cat > file)"
     )
-    run(child("checkpoints", str(folder), "48"), label="writing checkpoints")
-    results: dict[tuple[str, int], dict[str, Any]] = {}
-    for n in (12, 48):
-        for name in ("merge", "concat_on_disk"):
-            out = BENCH / "data" / f"merged_{n}.h5ad"
-            result = best(child(name, str(folder), str(n), str(out)), label=name, repeat=1)
-            results[name, n] = result
-            size = out.stat().st_size
-            out.unlink(missing_ok=True)
-            line(
-                f"{name} {n} samples ({n * MERGE_CELLS:,} cells)",
-                result["wall"],
-                result["peak"],
-                f"{mib(size)} on disk",
-            )
-    for name in ("merge", "concat_on_disk"):
-        ratio = results[name, 48]["peak"] / results[name, 12]["peak"]
-        print(f"  => {name}: peak RSS 48 vs 12 samples {ratio:.2f}x (target within 1.2x)")
-    for n in (12, 48):
-        mine, lib = results["merge", n], results["concat_on_disk", n]
-        print(
-            f"  => {n} samples: merge vs concat_on_disk: {mine['wall'] / lib['wall']:.2f}x the "
-            f"time, {mine['peak'] / lib['peak']:.2f}x the peak RSS"
+    for label, (folder, join, target) in _merge_sets().items():
+        files = [folder / f"S{i:02d}.h5ad" for i in range(MERGE_SAMPLES)]
+        size = sum(f.stat().st_size for f in files)
+        out = BENCH / "data" / "merged_bench.h5ad"
+        cp = _cp(files, out, repeat)
+        res = best(
+            child("merge", str(folder), str(MERGE_SAMPLES), str(out), join),
+            label="merge",
+            repeat=repeat,
         )
+        merged = out.stat().st_size
+        out.unlink(missing_ok=True)
+        print(f"  {label}: {mib(size)} of checkpoints, merged file {mib(merged)}")
+        line(
+            "cp of the checkpoints into one file (baseline)",
+            cp["wall"],
+            cp["peak"],
+            f"runs {cp['walls']}",
+        )
+        line("merge, whole process", res["wall"], res["peak"], f"runs {res['walls']}")
+        line("  of which merge_checkpoints()", res["call"], None, f"X per sample: {res['modes']}")
+        print(
+            f"  => {label}: merge_checkpoints() {res['call'] / cp['wall']:.2f}x cp "
+            f"(whole process {res['wall'] / cp['wall']:.2f}x, imports included); "
+            f"target <= {target:g}x"
+        )
+
+
+def part_merge_scale(repeat: int) -> None:
+    from data import N_GENES
+
+    samples, cells, genes = SIZES["scale_samples"], SIZES["scale_cells"], SIZES["scale_genes"]
+    folder = BENCH / "data" / f"merge_scale_{samples}x{cells}x{genes}"
+    print(
+        f"\n[merge-scale] merge_checkpoints (gzip) of {samples} synthetic checkpoints of "
+        f"{cells:,} cells x {genes:,} genes ({samples * cells:,} cells), against the "
+        f"{MERGE_SAMPLES}-sample merge of the merge part ({SIZES['merge_cells']:,} cells x "
+        f"{N_GENES:,} genes each) and the first {MERGE_SAMPLES} of the same checkpoints"
+    )
+    args = (str(folder), str(samples), str(cells), str(genes), "0")
+    run(child("checkpoints", *args), label="writing checkpoints")
+    same = next(iter(_merge_sets().values()))[0]
+    out = BENCH / "data" / "merged_scale.h5ad"
+    results = {}
+    for label, src, n in (
+        (f"{MERGE_SAMPLES} seed-size samples (merge part)", same, MERGE_SAMPLES),
+        (f"first {MERGE_SAMPLES} of the {samples}", folder, MERGE_SAMPLES),
+        (f"all {samples} samples", folder, samples),
+    ):
+        res = best(child("merge", str(src), str(n), str(out), "inner"), label="merge", repeat=1)
+        results[label] = res
+        n_cells = n * (SIZES["merge_cells"] if src == same else cells)
+        line(
+            f"{label}, {n_cells:,} cells",
+            res["wall"],
+            res["peak"],
+            f"call {res['call']:.2f} s, {res['call'] / n_cells * 1e6:.2f} s per million cells",
+        )
+        out.unlink(missing_ok=True)
+    ref, like, big = (results[k] for k in results)
+    print(
+        f"  => {samples * cells:,} cells: {big['call'] / (samples * cells) * 1e6:.2f} s per "
+        f"million cells (merge_checkpoints()); peak RSS {mib(big['peak'])}, "
+        f"{big['peak'] / ref['peak']:.2f}x the {MERGE_SAMPLES}-sample merge's "
+        f"(target within 1.2x), {big['peak'] / like['peak']:.2f}x the merge of its first "
+        f"{MERGE_SAMPLES}"
+    )
 
 
 def part_collection(repeat: int) -> None:
@@ -582,7 +660,10 @@ def run_child(name: str, args: list[str]) -> dict[str, Any]:
     if name == "checkpoints":
         from data import write_checkpoints
 
-        write_checkpoints(Path(args[0]), int(args[1]), n_cells=MERGE_CELLS)
+        folder, n, n_cells, n_genes, appended = Path(args[0]), *map(int, args[1:])
+        write_checkpoints(
+            folder, n, n_cells=n_cells, n_genes=n_genes, appended=appended, compression="gzip"
+        )
         return {}
     if name == "merge":
         from scingest.merge import merge_checkpoints
@@ -590,8 +671,9 @@ def run_child(name: str, args: list[str]) -> dict[str, Any]:
         folder, n = Path(args[0]), int(args[1])
         paths = {f"S{i:02d}": folder / f"S{i:02d}.h5ad" for i in range(n)}
         t1 = time.perf_counter()
-        merge_checkpoints(paths, args[2], join="inner", compression="gzip")
-        return {"call": time.perf_counter() - t1}
+        report = merge_checkpoints(paths, args[2], join=args[3], compression="gzip")
+        modes = report["x_merge"].value_counts().to_dict()
+        return {"call": time.perf_counter() - t1, "modes": modes}
     if name == "tenx_ours":
         import scanpy  # noqa: F401 - as scanpy's process: the h5 reader uses it, and calls compare reading
 
@@ -701,6 +783,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("parts", nargs="*", metavar="part", help=f"{', '.join(PARTS)}; default all")
     parser.add_argument("--repeat", type=int, default=3, help="runs per cheap candidate")
+    parser.add_argument(
+        "--small", action="store_true", help="merge parts on small data, to check they run"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument(
         "--collection-cells",
@@ -718,6 +803,8 @@ def main() -> None:
     globals()["COLLECTION_CELLS"] = args.collection_cells
     global N_WORKFLOW_SAMPLES
     N_WORKFLOW_SAMPLES = max(1, min(args.workflow_samples, len(WORKFLOW_SAMPLES)))
+    if args.small:
+        SIZES.update(SMALL)
     unknown = set(args.parts) - set(PARTS)
     if unknown:
         parser.error(f"unknown part(s) {', '.join(sorted(unknown))}: expected {', '.join(PARTS)}")
@@ -731,7 +818,7 @@ def main() -> None:
         f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}"
     )
     for part in args.parts or PARTS:
-        globals()[f"part_{part}"](args.repeat)
+        globals()[f"part_{part.replace('-', '_')}"](args.repeat)
 
 
 if __name__ == "__main__":

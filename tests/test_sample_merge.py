@@ -261,15 +261,28 @@ def test_merge_aligns_other_features_by_name(tmp_path, join):
             np.testing.assert_array_equal(adt[rows, j], want)
 
 
-def test_merge_leaves_out_obsm_of_some_samples_and_fills_missing_obs(tmp_path, caplog):
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+def test_merge_keeps_obsm_of_some_samples_and_fills_missing_obs(tmp_path, caplog, compression):
+    # CITE-seq beside samples without protein: kept, empty rows and an indicator for the others
     rng = np.random.default_rng(7)
-    a, _ = _with_obsm(tmp_path, "A", ["CD3"], rng, extra={"donor": [1, 1, 2, 2], "ok": [True] * 4})
+    a, ada = _with_obsm(
+        tmp_path, "A", ["CD3"], rng, extra={"donor": [1, 1, 2, 2], "ok": [True] * 4}
+    )
     b, _ = _with_obsm(tmp_path, "B", None, rng, extra={"batch": ["x", "y", "x", "y"]})
+    c, adc = _with_obsm(tmp_path, "C", ["CD4", "CD3"], rng, n_cells=2)
     with caplog.at_level("WARNING"):
-        merge_checkpoints({"A": a, "B": b}, tmp_path / "m.h5ad")
-    assert "obsm['protein_counts'] is in only some samples" in caplog.text
+        merge_checkpoints({"A": a, "B": b, "C": c}, tmp_path / "m.h5ad", compression=compression)
+    assert "obsm['protein_counts'] is in only 2 of 3 samples: kept" in caplog.text
+    assert "obs['has_protein_counts']" in caplog.text
     merged = ad.read_h5ad(tmp_path / "m.h5ad")
-    assert "protein_counts" not in merged.obsm
+    adt = merged.obsm["protein_counts"]
+    assert sp.isspmatrix_csr(adt) and adt.shape == (10, 1) and adt.has_sorted_indices
+    assert list(merged.uns["feature_names"]["protein_counts"]) == ["CD3"]  # inner join
+    np.testing.assert_array_equal(adt[:4].toarray(), ada.obsm["protein_counts"].toarray())
+    assert adt[4:8].nnz == 0
+    np.testing.assert_array_equal(adt[8:].toarray(), adc.obsm["protein_counts"][:, [1]].toarray())
+    assert merged.obs["has_protein_counts"].tolist() == [True] * 4 + [False] * 4 + [True] * 2
+    merged = merged[:8]
     assert merged.obs["donor"].dtype == "Int64"
     assert merged.obs["donor"].tolist()[:4] == [1, 1, 2, 2] and merged.obs["donor"][4:].isna().all()
     assert merged.obs["ok"].dtype == "boolean" and merged.obs["ok"][4:].isna().all()
@@ -294,3 +307,154 @@ def test_filtered_merge_keeps_other_features_of_passing_cells(tmp_path):
         filtered.obsm["protein_counts"].toarray(), ada.obsm["protein_counts"][[0, 2]].toarray()
     )
     assert list(filtered.uns["feature_names"]["protein_counts"]) == ["CD3", "CD4"]
+
+
+def _same_genes_checkpoints(tmp_path, genes_of, compression, seed=9):
+    """Checkpoints built and written as ingest_sample does, with the given genes each."""
+    rng = np.random.default_rng(seed)
+    paths, counts = {}, {}
+    for name, genes in genes_of.items():
+        n_cells = int(rng.integers(3, 40))
+        matrix = sp.random(n_cells, len(genes), density=0.3, format="csr", rng=rng)
+        matrix.data = rng.integers(1, 30, matrix.nnz).astype(np.float32)
+        path = tmp_path / f"{name}.csv"
+        write_dense(path, genes, [f"C{i}-1" for i in range(n_cells)], matrix.astype(np.int64))
+        out = tmp_path / f"{name}.h5ad"
+        write_h5ad(build_sample(path, sample=name), out, compression=compression)
+        paths[name], counts[name] = out, matrix
+    return paths, counts
+
+
+def _assert_equals_concat(out, paths, join):
+    expected = _reference(paths, join)
+    merged = ad.read_h5ad(out)
+    assert merged.X.has_sorted_indices and merged.layers["counts"].has_sorted_indices
+    # anndata orders an outer join's genes its own way; ours keeps the first sample's order
+    assert set(merged.var_names) == set(expected.var_names)
+    assert merged.obs_names.tolist() == expected.obs_names.tolist()
+    merged = merged[:, expected.var_names].copy()
+    for got, want in [
+        (merged.X, expected.X),
+        (merged.layers["counts"], expected.layers["counts"]),
+    ]:
+        assert sp.isspmatrix_csr(got) and got.dtype == want.dtype
+        assert got.nnz == want.nnz
+        np.testing.assert_array_equal(got.toarray(), want.toarray())
+    pd.testing.assert_frame_equal(
+        merged.obs.drop(columns="sample"), expected.obs.drop(columns="sample")
+    )
+    return merged
+
+
+@pytest.mark.parametrize("compression", ["none", "lzf", "gzip"])
+def test_checkpoint_stores_counts_once_and_reads_back_independent(tmp_path, compression):
+    paths, counts = _same_genes_checkpoints(
+        tmp_path, {"A1": [f"G{i}" for i in range(50)]}, compression
+    )
+    with h5py.File(paths["A1"]) as f:
+        assert f["layers/counts"] == f["X"], "layers/counts is a hard link to X"
+        assert "None" not in f["layers"]
+    back = ad.read_h5ad(paths["A1"])
+    back.X.data[:] = -1  # changing X in memory must not change the counts
+    back.X.indices[:] = 0
+    assert (back.X.toarray() < 0).any()
+    np.testing.assert_array_equal(back.layers["counts"].toarray(), counts["A1"].toarray())
+    assert back.layers["counts"].data is not back.X.data
+
+
+@pytest.mark.parametrize("compression", ["none", "lzf", "gzip"])
+def test_merge_of_shared_genes_copies_chunks_and_equals_concat(tmp_path, compression):
+    genes = [f"G{i}" for i in range(60)]
+    paths, _ = _same_genes_checkpoints(tmp_path, {f"S{i}": genes for i in range(4)}, compression)
+    out = tmp_path / "m.h5ad"
+    report = merge_checkpoints(paths, out, compression=compression, block_nnz=7)
+    assert report["x_merge"].tolist() == ["copy"] * 4
+    with h5py.File(out) as f:
+        assert f["layers/counts"] == f["X"], "identical counts stored once in the merge too"
+        assert f["X/data"].is_virtual
+        parts = f["X/_parts"]
+        assert len(parts) == 4
+        for part in parts.values():  # each sample's values keep the requested compression
+            assert part["data"].compression == (None if compression == "none" else compression)
+    merged = _assert_equals_concat(out, paths, "inner")
+    merged.X.data[:] = 0
+    assert merged.layers["counts"].sum() > 0, "X and counts read back as independent arrays"
+    # the merged file reads the same when backed (rows sliced across the parts)
+    backed = ad.read_h5ad(out, backed="r")
+    rows = slice(2, merged.n_obs - 3)
+    np.testing.assert_array_equal(backed.X[rows].toarray(), ad.read_h5ad(out).X[rows].toarray())
+    backed.file.close()
+    # the filtered merge reads the joined parts and keeps the counts stored once
+    from scingest.filtering import filter_merged
+
+    filter_merged(out, tmp_path / "f.h5ad", min_cells=0, compression=compression)
+    filtered, full = ad.read_h5ad(tmp_path / "f.h5ad"), ad.read_h5ad(out)
+    with h5py.File(tmp_path / "f.h5ad") as f:
+        assert f["layers/counts"] == f["X"]
+    keep = full.obs["qc_pass"].to_numpy()
+    assert 0 < keep.sum() < len(keep)
+    np.testing.assert_array_equal(filtered.X.toarray(), full.X[keep].toarray())
+    np.testing.assert_array_equal(filtered.layers["counts"].toarray(), full.X[keep].toarray())
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+def test_outer_join_with_appended_genes_remaps_indices_and_equals_concat(tmp_path, compression):
+    genes = [f"G{i}" for i in range(40)]
+    genes_of = {
+        "S1": genes,
+        "S2": [*genes, "NEW1", "NEW2"],  # new genes at the end: values copied, indices remapped
+        "S3": [*genes, "NEW3"],
+        "S4": genes[:30],  # fewer genes, in the same order
+    }
+    paths, _ = _same_genes_checkpoints(tmp_path, genes_of, compression, seed=10)
+    out = tmp_path / "m.h5ad"
+    report = merge_checkpoints(paths, out, join="outer", compression=compression, block_nnz=5)
+    # S1, S2 and S4 hold the first genes of the merged ones: their indices stay valid
+    assert report["x_merge"].tolist() == ["copy", "copy", "remap", "copy"]
+    assert report["genes_filled"].tolist() == [3, 1, 2, 13]
+    _assert_equals_concat(out, paths, "outer")
+    # an inner join drops genes: rows re-indexed, the dropped genes reported
+    inner = tmp_path / "inner.h5ad"
+    report = merge_checkpoints(paths, inner, join="inner", compression=compression)
+    assert report["x_merge"].tolist() == ["reindex"] * 4
+    assert report["genes_dropped"].tolist() == [10, 12, 11, 0]
+    with h5py.File(inner) as f:
+        assert not f["X/data"].is_virtual and f["layers/counts"] == f["X"]
+    _assert_equals_concat(inner, paths, "inner")
+
+
+def test_merge_of_checkpoints_with_separate_counts_equals_concat(tmp_path):
+    # checkpoints written before counts were stored once: two copies, found equal, read once;
+    # one sample whose counts differ from X keeps the layer separate in the merge
+    rng = np.random.default_rng(11)
+    genes = [f"G{i}" for i in range(20)]
+    paths = {}
+    for name in ("A", "B", "C"):
+        x = sp.csr_matrix(rng.poisson(1, (6, 20)).astype(np.float32))
+        adata = ad.AnnData(
+            x,
+            obs=pd.DataFrame(
+                {"sample": pd.Categorical([name] * 6)}, index=[f"{name}-{i}" for i in range(6)]
+            ),
+            var=pd.DataFrame(index=genes),
+        )
+        adata.layers["counts"] = x * 2 if name == "C" else x.copy()
+        paths[name] = tmp_path / f"{name}.h5ad"
+        adata.write_h5ad(paths[name], compression="gzip")
+    out = tmp_path / "m.h5ad"
+    merge_checkpoints(paths, out, compression="gzip")
+    with h5py.File(out) as f:
+        assert f["layers/counts"] != f["X"]
+    _assert_equals_concat(out, paths, "inner")
+
+
+def test_merge_refuses_a_cell_name_in_two_checkpoints(tmp_path):
+    rng = np.random.default_rng(12)
+    a, _ = _with_obsm(tmp_path, "A", None, rng)
+    b, _ = _with_obsm(tmp_path, "B", None, rng)
+    adata = ad.read_h5ad(b)
+    adata.obs_names = ["B-C0", "B-C1", "A-C2", "B-C3"]  # a cell of A again
+    write_h5ad(adata, b)
+    with pytest.raises(ScingestError, match="cell name 'A-C2' occurs in more than one"):
+        merge_checkpoints({"A": a, "B": b}, tmp_path / "m.h5ad")
+    assert not (tmp_path / "m.h5ad").exists()

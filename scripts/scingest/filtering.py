@@ -92,6 +92,8 @@ def filter_merged(
             for key in ("layers", "obsm", "varm", "obsp", "varp"):
                 write_elem(g, key, {})
             for key in keys:
+                if key != "X" and f[key] == f["X"]:
+                    continue  # a hard link to X (counts stored once): linked again below
                 # obsm matrices (other feature types) keep all their columns
                 columns = None if key.startswith("obsm/") else keep_genes
                 width = int(f[key].attrs["shape"][1]) if columns is None else int(columns.sum())
@@ -99,6 +101,9 @@ def filter_merged(
                 target = CsrWriter(g, key, width, dtype, compression=compression)
                 stream_rows(f[key], target, rows=keep_cells, columns=columns, block_nnz=chunk_nnz)
                 target.close()
+            for key in keys:
+                if key != "X" and f[key] == f["X"]:
+                    g[key] = g["X"]
             write_elem(g, "uns", uns)
     logger.info(
         "filtered %s: %d of %d cells pass QC, %d of %d genes in at least %d of them",

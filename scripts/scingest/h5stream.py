@@ -221,21 +221,38 @@ class CsrWriter:
         self.nnz += int(n)
         self.n_rows += block.shape[0]
 
-    def close(self) -> None:
+    def close_values(self) -> np.ndarray:
+        """Finish ``data`` and ``indices`` only; return ``indptr`` (not written)."""
         self.data.close()
         self.indices.close()
-        indptr = np.concatenate(self.indptr)
-        kwargs: dict[str, Any] = {}
-        if self.compression != "none":
-            kwargs = {"compression": self.compression, "chunks": (min(len(indptr), OUTPUT_CHUNK),)}
-        if self.compression == "gzip":
-            kwargs["compression_opts"] = GZIP_LEVEL
-        self.group.create_dataset("indptr", data=indptr, **kwargs)
-        self.group.attrs["encoding-type"] = "csr_matrix"
-        self.group.attrs["encoding-version"] = "0.1.0"
-        self.group.attrs["shape"] = (self.n_rows, self.n_cols)
         if self._own_pool and self.pool is not None:
             self.pool.shutdown()
+        return np.concatenate(self.indptr)
+
+    def close(self) -> None:
+        indptr = self.close_values()
+        write_indptr(self.group, indptr, compression=self.compression)
+        set_csr_attrs(self.group, (self.n_rows, self.n_cols))
+
+
+def write_indptr(group: h5py.Group, indptr: np.ndarray, *, compression: Compression) -> None:
+    """Store a CSR ``indptr`` with the file's compression: int32 like the int32 indices
+    while it fits, as scipy builds it (mixed index dtypes break scipy's item assignment)."""
+    if len(indptr) and indptr[-1] < np.iinfo(np.int32).max:
+        indptr = indptr.astype(np.int32)
+    kwargs: dict[str, Any] = {}
+    if compression != "none":
+        kwargs = {"compression": compression, "chunks": (min(len(indptr), OUTPUT_CHUNK),)}
+    if compression == "gzip":
+        kwargs["compression_opts"] = GZIP_LEVEL
+    group.create_dataset("indptr", data=indptr, **kwargs)
+
+
+def set_csr_attrs(group: h5py.Group, shape: tuple[int, int]) -> None:
+    """anndata's encoding attributes of a CSR matrix group."""
+    group.attrs["encoding-type"] = "csr_matrix"
+    group.attrs["encoding-version"] = "0.1.0"
+    group.attrs["shape"] = shape
 
 
 def write_csr(
@@ -263,7 +280,10 @@ def write_csr(
 
 def same_stored(a: h5py.Group, b: h5py.Group) -> bool:
     """Whether two stored sparse matrices are byte for byte the same (compared chunk by
-    chunk as stored, without decompressing), e.g. ``X`` and ``layers/counts``."""
+    chunk as stored, without decompressing), e.g. ``X`` and ``layers/counts``; a hard link
+    (one group under two names, as checkpoints store identical counts) is the same."""
+    if a == b:
+        return True
     if a.attrs.get("encoding-type") != b.attrs.get("encoding-type"):
         return False
     if tuple(a.attrs.get("shape", ())) != tuple(b.attrs.get("shape", ())):
@@ -349,3 +369,237 @@ def stream_rows(
         if block.shape[0]:
             for target in targets:
                 target.append(block)
+
+
+#: The group inside a merged matrix's group that holds each sample's stored values.
+PARTS = "_parts"
+#: Chunks inflated ahead of the one being used (bounds memory: a few chunks per stream).
+_AHEAD = 8
+
+
+def _filters(dataset: h5py.Dataset) -> tuple[Any, ...]:
+    return (dataset.compression, dataset.shuffle, dataset.scaleoffset, dataset.fletcher32)
+
+
+def _wanted(compression: Compression) -> tuple[Any, ...]:
+    return (None if compression == "none" else compression, False, None, False)
+
+
+def appends_only(column_map: np.ndarray) -> bool:
+    """Whether a column map keeps every column in its order (new columns only after or
+    between them): re-mapped indices then stay sorted within each row."""
+    return bool((column_map >= 0).all() and (np.diff(column_map) > 0).all())
+
+
+def iter_values(
+    dataset: h5py.Dataset,
+    stop: int,
+    *,
+    block: int = BLOCK_NNZ,
+    pool: ThreadPoolExecutor | None = None,
+) -> Iterator[np.ndarray]:
+    """The first ``stop`` values of a 1-D dataset, in pieces and in order.
+
+    Plain deflate chunks are read as stored and inflated by ISA-L in ``pool`` (a few ahead,
+    in parallel); anything else is read by h5py in pieces of ``block`` values.
+    """
+    chunks = dataset.chunks
+    if pool is None or chunks is None or _filters(dataset) != _wanted("gzip"):
+        for start in range(0, stop, block):
+            yield dataset[start : min(stop, start + block)]
+        return
+    size = chunks[0]
+
+    def inflate(raw: bytes, mask: int) -> bytes:
+        return raw if mask & 1 else isal_zlib.decompress(raw)
+
+    pending: deque[tuple[int, Future[bytes]]] = deque()
+    for offset in range(0, stop, size):
+        mask, raw = dataset.id.read_direct_chunk((offset,))
+        pending.append((offset, pool.submit(inflate, raw, mask)))
+        while len(pending) > _AHEAD:
+            first, future = pending.popleft()
+            yield np.frombuffer(future.result(), dtype=dataset.dtype)[: min(size, stop - first)]
+    while pending:
+        first, future = pending.popleft()
+        yield np.frombuffer(future.result(), dtype=dataset.dtype)[: min(size, stop - first)]
+
+
+def _unless_identity(column_map: np.ndarray | None) -> np.ndarray | None:
+    """``None`` for a map that leaves every column where it is (genes appended after a
+    sample's own: its indices stay valid as stored)."""
+    if column_map is not None and np.array_equal(column_map, np.arange(len(column_map))):
+        return None
+    return column_map
+
+
+def concat_mode(
+    source: h5py.Group,
+    dtype: np.dtype,
+    compression: Compression,
+    column_map: np.ndarray | None = None,
+) -> Literal["copy", "remap", "reindex"]:
+    """How :class:`CsrConcat` can append the CSR matrix stored in ``source``: ``copy`` its
+    stored chunks (values and indices stored as wanted, same columns), ``remap`` (values
+    copied, indices re-mapped: columns kept in order) or ``reindex`` (rows re-indexed)."""
+    column_map = _unless_identity(column_map)
+    indptr = source["indptr"]
+    data, indices = source["data"], source["indices"]
+    nnz = int(indptr[-1]) if len(indptr) else 0
+    plain = (
+        len(indptr) > 0
+        and int(indptr[0]) == 0
+        and data.shape == indices.shape == (nnz,)
+        and not (data.is_virtual or indices.is_virtual)  # a copy would point elsewhere
+    )
+    if not plain or data.dtype != dtype or _filters(data) != _wanted(compression):
+        return "reindex"
+    same_indices = indices.dtype == np.int32 and _filters(indices) == _wanted(compression)
+    if column_map is None and same_indices:
+        return "copy"
+    if column_map is None or appends_only(column_map):
+        return "remap"
+    return "reindex"
+
+
+class CsrConcat:
+    """Concatenates CSR matrices stored in other files, one after the other, re-encoding
+    only what has to change.
+
+    With ``virtual`` (for matrices that :func:`concat_mode` can all copy or remap), each
+    added matrix's ``data`` and ``indices`` become datasets of their own under
+    ``{key}/_parts/{n}/``, and ``{key}/data`` and ``{key}/indices`` are HDF5 virtual
+    datasets joining them (sources in the same file): HDF5 readers (h5py and so anndata,
+    R's hdf5r, ...) read them as one array. Why: contiguous CSR arrays cannot be joined
+    chunk for chunk, since each matrix after the first would start in the middle of a
+    chunk; the virtual dataset lets every part keep its own chunks. A part stored as the
+    output wants (same dtype and filter) is copied by HDF5 (``H5Ocopy``: compressed chunks
+    as they are); when its columns keep their order (genes appended by an outer join) its
+    values are copied and only its indices re-mapped. Without ``virtual`` every row is
+    re-indexed into plain datasets (:func:`stream_rows`, :class:`CsrWriter`). ``indptr``
+    is rebased and kept in memory (8 bytes per row).
+    """
+
+    def __init__(
+        self,
+        parent: h5py.Group,
+        key: str,
+        n_cols: int,
+        dtype: np.dtype,
+        *,
+        compression: Compression = "none",
+        pool: ThreadPoolExecutor | None = None,
+        virtual: bool = True,
+        threads: int | None = None,
+    ) -> None:
+        check_compression(compression)
+        self.n_cols = n_cols
+        self.dtype = np.dtype(dtype)
+        self.compression = compression
+        self.pool = pool
+        self.virtual = virtual
+        if not virtual:
+            self.writer = CsrWriter(
+                parent, key, n_cols, dtype, compression=compression, pool=pool, threads=threads
+            )
+            return
+        self.group = parent.create_group(key)
+        self.parts = self.group.create_group(PARTS)
+        self.indptr = [np.zeros(1, dtype=np.int64)]
+        self.nnz = 0
+        self.n_rows = 0
+        self.segments: list[tuple[str, int]] = []
+        self.last: tuple[str, int, np.ndarray] | None = None
+
+    def add(
+        self,
+        source: h5py.Group,
+        *,
+        column_map: np.ndarray | None = None,
+        block_nnz: int = BLOCK_NNZ,
+    ) -> Literal["copy", "remap", "reindex"]:
+        """Append the rows of the CSR matrix stored in ``source``; ``column_map`` as in
+        :func:`reindex_columns`. Returns how its values were written."""
+        if not self.virtual:
+            stream_rows(source, self.writer, column_map=column_map, block_nnz=block_nnz)
+            return "reindex"
+        column_map = _unless_identity(column_map)
+        mode = concat_mode(source, self.dtype, self.compression, column_map)
+        indptr = source["indptr"][:].astype(np.int64)
+        nnz = int(indptr[-1] - indptr[0])
+        data, indices = source["data"], source["indices"]
+        name = str(len(self.parts))
+        if mode == "reindex":
+            writer = CsrWriter(
+                self.parts,
+                name,
+                self.n_cols,
+                self.dtype,
+                compression=self.compression,
+                pool=self.pool,
+            )
+            stream_rows(source, writer, column_map=column_map, block_nnz=block_nnz)
+            indptr = writer.close_values()
+            nnz = int(indptr[-1])
+        else:
+            part = self.parts.create_group(name)
+            part.copy(data, part, name="data")
+            if mode == "copy":
+                part.copy(indices, part, name="indices")
+            else:
+                target = (
+                    _DeflateAppender(part, "indices", np.dtype(np.int32), self.pool)
+                    if self.compression == "gzip" and self.pool is not None
+                    else _Appender(
+                        part,
+                        "indices",
+                        np.dtype(np.int32),
+                        None if self.compression == "none" else self.compression,
+                    )
+                )
+                for piece in iter_values(indices, nnz, block=block_nnz, pool=self.pool):
+                    target.append(piece if column_map is None else column_map[piece])
+                target.close()
+        self._append(f"{self.parts.name}/{name}", nnz, indptr - indptr[0])
+        return mode
+
+    def add_like(self, other: CsrConcat) -> None:
+        """Append the matrix last added to ``other`` (same rows, columns and dtype), sharing
+        its stored values: a layer that equals ``X`` in this sample."""
+        assert self.virtual and other.last is not None and other.dtype == self.dtype
+        self._append(*other.last)
+
+    def add_empty(self, n_rows: int) -> None:
+        """Append ``n_rows`` rows without values (a sample without this matrix)."""
+        if not self.virtual:
+            self.writer.append(sp.csr_matrix((n_rows, self.n_cols), dtype=self.dtype))
+            return
+        self.indptr.append(np.full(n_rows, self.nnz, dtype=np.int64))
+        self.n_rows += n_rows
+
+    def _append(self, path: str, nnz: int, indptr: np.ndarray) -> None:
+        self.last = (path, nnz, indptr)
+        self.indptr.append(indptr[1:] + self.nnz)
+        self.n_rows += len(indptr) - 1
+        if nnz:
+            self.segments.append((path, nnz))
+        self.nnz += nnz
+
+    def close(self) -> None:
+        if not self.virtual:
+            self.writer.close()
+            return
+        for name, dtype in (("data", self.dtype), ("indices", np.dtype(np.int32))):
+            if not self.nnz:
+                self.group.create_dataset(name, shape=(0,), dtype=dtype)
+                continue
+            layout = h5py.VirtualLayout(shape=(self.nnz,), dtype=dtype)
+            start = 0
+            for path, n in self.segments:
+                layout[start : start + n] = h5py.VirtualSource(
+                    ".", f"{path}/{name}", shape=(n,), dtype=dtype
+                )
+                start += n
+            self.group.create_virtual_dataset(name, layout, fillvalue=0)
+        write_indptr(self.group, np.concatenate(self.indptr), compression=self.compression)
+        set_csr_attrs(self.group, (self.n_rows, self.n_cols))

@@ -7,12 +7,15 @@ cells per sample: 352 MiB for 12 samples, 924 MiB for 48, 2.6x for 4x the cells)
 writes the matrices uncompressed; and it aligns ``obsm`` matrices by position, not by
 feature name. Here one sample is open at a time: genes, ``var`` and ``obsm`` feature names
 are merged incrementally (memory grows with the number of distinct genes, not samples),
-``obs`` is written column by column, and matrices are streamed in row blocks through
-anndata's backed sparse datasets. Output layout and semantics follow ``anndata.concat``.
+``obs`` is written column by column (plain columns sample by sample), and matrices are
+joined from each sample's stored chunks where the genes allow it, else streamed in row
+blocks (:class:`scingest.h5stream.CsrConcat`). Counts identical to ``X`` are stored once,
+as a hard link. Output semantics follow ``anndata.concat``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -33,12 +36,12 @@ from .files import atomic_path
 from .h5stream import (
     BLOCK_NNZ,
     Compression,
-    CsrWriter,
+    CsrConcat,
     check_compression,
     check_csr,
+    concat_mode,
     same_stored,
     sparse_obsm_keys,
-    stream_rows,
     workers,
 )
 from .provenance import h5ad_safe, package_versions
@@ -87,20 +90,46 @@ class VarMerger:
     def add(self, frame: pd.DataFrame) -> None:
         for column in frame.columns:
             self._dtypes.setdefault(column, frame[column].dtype)
-        frame = frame.astype(object)
         if self._values is None:
             self._values = frame
             return
-        columns = [c for c in self._values.columns if c in frame.columns]
-        old, new = self._values[columns], frame[columns]
-        common = old.index.intersection(new.index)
+        if frame.index.equals(self._values.index):
+            # the same genes (one reference): a column without missing values is kept
+            # where it is identical, and dropped otherwise, without the general path below
+            keep, exact = [], True
+            for c in self._values.columns:
+                if c not in frame.columns:
+                    continue
+                a, b = self._values[c], frame[c]
+                if a.equals(b):
+                    keep.append(c)
+                elif a.isna().any() or b.isna().any():
+                    exact = False
+                    break
+            if exact:
+                self._values = self._values[keep]
+                return
+        old = self._values
+        columns = [c for c in old.columns if c in frame.columns]
+        common = old.index.intersection(frame.index)
+        at_old, at_new = old.index.get_indexer(common), frame.index.get_indexer(common)
         agreeing = []
         for column in columns:
-            a, b = old.loc[common, column], new.loc[common, column]
-            both = a.notna() & b.notna()
-            if a[both].equals(b[both]):
+            a = old[column].to_numpy()[at_old]
+            b = frame[column].to_numpy()[at_new]
+            both = ~(pd.isna(a) | pd.isna(b))
+            if np.array_equal(a[both], b[both]):
                 agreeing.append(column)
-        self._values = old[agreeing].combine_first(new[agreeing])[agreeing]
+        kept = old[agreeing].copy()
+        for column in agreeing:  # a value missing so far, given by this sample
+            missing = kept[column].isna().to_numpy()
+            if missing[at_old].any():
+                values = kept[column].to_numpy(dtype=object)
+                given = frame[column].to_numpy(dtype=object)[at_new]
+                values[at_old] = np.where(missing[at_old], given, values[at_old])
+                kept[column] = values
+        added = frame.loc[~frame.index.isin(old.index), agreeing]
+        self._values = pd.concat([kept, added]) if len(added) else kept
 
     def result(self, genes: pd.Index) -> pd.DataFrame:
         out = pd.DataFrame(index=genes)
@@ -134,13 +163,20 @@ class _Plan:
     """What the merged file holds, from one pass over the inputs' annotations."""
 
     genes: pd.Index | None = None
+    #: per sample, a digest of its genes: a sample with the merged genes needs no map
+    gene_digests: dict[str, str] = field(default_factory=dict)
+    gene_maps: dict[str, np.ndarray | None] = field(default_factory=dict)
     var: VarMerger = field(default_factory=VarMerger)
     n_obs: dict[str, int] = field(default_factory=dict)
     n_genes: dict[str, int] = field(default_factory=dict)
     obs_columns: dict[str, None] = field(default_factory=dict)
+    #: per obs column, how the samples store it: (encoding, dtype) of plain arrays, per sample
+    obs_kinds: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     layers: dict[str, None] | None = None
-    obsm: dict[str, pd.Index | None] | None = None
-    obsm_partial: set[str] = field(default_factory=set)
+    #: per sample, the layers stored the same as its X (hard-linked or byte for byte)
+    twins: dict[str, set[str]] = field(default_factory=dict)
+    obsm: dict[str, pd.Index | None] = field(default_factory=dict)
+    obsm_samples: dict[str, set[str]] = field(default_factory=dict)
     obsm_widths: dict[str, set[int]] = field(default_factory=dict)
     dtypes: dict[str, np.dtype] = field(default_factory=dict)
     uns: dict[str, Any] = field(default_factory=dict)
@@ -157,12 +193,15 @@ def _plan(paths: Mapping[str, Path], join: Join) -> _Plan:
                     f"gene {dup!r} occurs twice in var: not a checkpoint", path=path
                 )
             plan.genes = combine_genes(plan.genes, var.index, join=join)
+            plan.gene_digests[sample] = _digest(var.index)
             plan.n_genes[sample] = len(var.index)
             plan.var.add(var)
             del var
             check_csr(f["X"], "X")
             plan.n_obs[sample] = int(f["X"].attrs["shape"][0])
             plan.obs_columns.update(dict.fromkeys(f["obs"].attrs["column-order"]))
+            for column in f["obs"].attrs["column-order"]:
+                plan.obs_kinds.setdefault(column, []).append(_kind(f["obs"].get(column)))
             layers = dict.fromkeys(f["layers"]) if "layers" in f else {}
             plan.layers = (
                 layers if plan.layers is None else {k: None for k in plan.layers if k in layers}
@@ -171,18 +210,22 @@ def _plan(paths: Mapping[str, Path], join: Join) -> _Plan:
                 check_csr(f[key], key)
                 dtype = f[f"{key}/data"].dtype
                 plan.dtypes[key] = np.result_type(plan.dtypes.get(key, dtype), dtype)
+            plan.twins[sample] = {
+                f"layers/{k}" for k in layers if same_stored(f["X"], f[f"layers/{k}"])
+            }
             obsm = {k: _feature_names(f, k) for k in sparse_obsm_keys(f)}
-            if plan.obsm is None:
-                plan.obsm = obsm
-            else:
-                plan.obsm_partial |= set(plan.obsm) ^ set(obsm)
-                plan.obsm = {
-                    k: None
-                    if names is None or obsm[k] is None
-                    else combine_genes(names, obsm[k], join=join)
-                    for k, names in plan.obsm.items()
-                    if k in obsm
-                }
+            for k, names in obsm.items():
+                # joined over the samples that have it; the others get empty rows
+                if k not in plan.obsm_samples:
+                    plan.obsm[k] = names
+                else:
+                    seen = plan.obsm[k]
+                    plan.obsm[k] = (
+                        None
+                        if seen is None or names is None
+                        else combine_genes(seen, names, join=join)
+                    )
+                plan.obsm_samples.setdefault(k, set()).add(sample)
             for k in obsm:
                 key = f"obsm/{k}"
                 dtype = f[f"{key}/data"].dtype
@@ -235,21 +278,66 @@ def _concat_column(parts: list[pd.Series | None], n_obs: list[int]) -> Any:
     return _as_writable(pd.concat(filled, ignore_index=True))
 
 
+def _kind(stored: Any) -> tuple[str, str]:
+    """How an obs column is stored: a plain array's encoding and dtype, else its encoding."""
+    if not isinstance(stored, h5py.Dataset):
+        return ("group", "")
+    encoding = stored.attrs.get("encoding-type", "")
+    if encoding == "string-array":
+        return (encoding, "str")
+    return (encoding, stored.dtype.str)
+
+
+def _streamable(plan: _Plan, column: str) -> str | None:
+    """The encoding of a column every sample stores as the same plain array (numbers,
+    booleans or strings without missing values), which the merge copies sample by sample;
+    ``None`` for the others (categoricals, columns missing from some samples)."""
+    kinds = plan.obs_kinds.get(column, [])
+    if column == "sample" or len(kinds) != len(plan.n_obs) or len(set(kinds)) != 1:
+        return None
+    encoding = kinds[0][0]
+    return encoding if encoding in ("array", "string-array") else None
+
+
 def _write_obs(out: h5py.File, paths: Mapping[str, Path], plan: _Plan) -> None:
-    """obs one column at a time: memory is one column of all cells, not the whole table."""
-    names = []
+    """obs one column at a time: memory is one column of all cells, not the whole table;
+    cell names and plain columns (numbers, booleans, barcodes) are copied sample by sample
+    in one pass, so memory for them does not grow with the cells either."""
+    write_elem(out, "obs", pd.DataFrame(index=pd.Index([], dtype=object)))
+    obs = out["obs"]
+    index_name = obs.attrs["_index"]
+    del obs[index_name]
+    columns = list(plan.obs_columns)
+    plain = {c: e for c in columns if (e := _streamable(plan, c)) is not None}
+    targets: dict[str, h5py.Dataset] = {}
+    for name, encoding in [(index_name, "string-array"), *plain.items()]:
+        dtype: Any = h5py.string_dtype()
+        if encoding == "array":
+            dtype = np.dtype(plan.obs_kinds[name][0][1])
+        targets[name] = obs.create_dataset(
+            name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(1 << 16,)
+        )
+        targets[name].attrs["encoding-type"] = encoding
+        targets[name].attrs["encoding-version"] = "0.2.0"
+    hashes = []
     for path in paths.values():
         with _open(path) as f:
-            names.append(_index(f["obs"]))
-    index = names[0].append(names[1:]) if len(names) > 1 else names[0]
-    if not index.is_unique:
-        dup = index[index.duplicated()][0]
-        raise ScingestError(f"cell name {dup!r} occurs in more than one checkpoint")
-    write_elem(out, "obs", pd.DataFrame(index=index))
-    del names, index
+            for name, target in targets.items():
+                key = f["obs"].attrs["_index"] if name == index_name else name
+                values = read_elem(f["obs"][key])
+                if target.dtype.kind == "O":
+                    values = np.asarray(values, dtype=object)
+                if name == index_name:
+                    hashes.append(pd.util.hash_array(values))
+                start = target.shape[0]
+                target.resize((start + len(values),))
+                target[start:] = values
+    _check_unique(obs[index_name], np.concatenate(hashes))
+    del hashes
     n_obs = list(plan.n_obs.values())
-    columns = list(plan.obs_columns)
     for column in columns:
+        if column in plain:
+            continue
         parts = []
         for path in paths.values():
             with _open(path) as f:
@@ -258,8 +346,37 @@ def _write_obs(out: h5py.File, paths: Mapping[str, Path], plan: _Plan) -> None:
             values: Any = pd.Categorical(np.repeat(list(paths), n_obs), categories=list(paths))
         else:
             values = _concat_column(parts, n_obs)
-        write_elem(out["obs"], column, values)
-    out["obs"].attrs["column-order"] = np.array(columns, dtype=object)
+        write_elem(obs, column, values)
+    if columns:  # an empty object array has no HDF5 type; write_elem stored it empty
+        obs.attrs["column-order"] = np.array(columns, dtype=object)
+
+
+def _check_unique(names: h5py.Dataset, hashes: np.ndarray) -> None:
+    """Refuse cell names that occur twice (found by 64-bit hashes, confirmed by name)."""
+    _, first, counts = np.unique(hashes, return_index=True, return_counts=True)
+    for position in first[counts > 1]:
+        same = np.flatnonzero(hashes == hashes[position])
+        values = names.asstr()[same]
+        if len(set(values)) < len(values):
+            dup = pd.Index(values)[pd.Index(values).duplicated()][0]
+            raise ScingestError(f"cell name {dup!r} occurs in more than one checkpoint")
+
+
+def _digest(names: pd.Index) -> str:
+    return hashlib.sha256("\0".join(map(str, names)).encode()).hexdigest()
+
+
+def _genes_map(f: h5py.File, sample: str, plan: _Plan, digest: str) -> np.ndarray | None:
+    """Positions of a sample's genes among the merged ones; ``None`` when they are the same
+    (known from the digests, without reading the genes again). Maps are kept per distinct
+    gene list (a few references), not per sample."""
+    assert plan.genes is not None
+    own = plan.gene_digests[sample]
+    if own == digest:
+        return None
+    if own not in plan.gene_maps:
+        plan.gene_maps[own] = _column_map(_index(f["var"]), plan.genes)
+    return plan.gene_maps[own]
 
 
 def _column_map(source: pd.Index, target: pd.Index) -> np.ndarray | None:
@@ -277,10 +394,15 @@ def _write_matrices(
     compression: Compression,
     block_nnz: int,
     threads: int | None = None,
-) -> dict[str, pd.Index | None]:
-    """Stream X, the shared layers and the shared obsm matrices; return the obsm entries
-    written, with their feature names."""
-    assert plan.genes is not None and plan.obsm is not None and plan.layers is not None
+) -> tuple[dict[str, pd.Index | None], dict[str, str]]:
+    """Write X, the shared layers and the ``obsm`` matrices (see :class:`CsrConcat`).
+
+    A layer that every sample stores the same as ``X`` (the checkpoints' counts) is stored
+    once: ``layers/{name}`` is a hard link to ``X``'s group, which every HDF5 reader
+    follows and anndata reads as a second, independent array. Returns the ``obsm`` entries
+    written, with their feature names, and per sample how its ``X`` was written.
+    """
+    assert plan.genes is not None and plan.layers is not None
     write_elem(out, "layers", {})
     write_elem(out, "obsm", {})
     widths = plan.obsm_widths
@@ -295,55 +417,126 @@ def _write_matrices(
             continue
         width = len(names) if names is not None else next(iter(widths[k]))
         obsm_keys.append((k, f"obsm/{k}", names, width))
-    keys = ["X", *(f"layers/{k}" for k in plan.layers)]
+    linked = [
+        f"layers/{k}"
+        for k in plan.layers
+        if all(f"layers/{k}" in twins for twins in plan.twins.values())
+        and plan.dtypes[f"layers/{k}"] == plan.dtypes["X"]
+    ]
+    keys = ["X", *(f"layers/{k}" for k in plan.layers if f"layers/{k}" not in linked)]
+    virtual = _copyable(paths, plan, keys, obsm_keys, compression)
+    modes: dict[str, str] = {}
+    digest = _digest(plan.genes)
     helpers = workers(threads) - 1 if threads is not None else workers()
     with ThreadPoolExecutor(helpers) if helpers else nullcontext() as pool:
         targets = {
-            key: CsrWriter(
+            key: CsrConcat(
                 out,
                 key,
                 len(plan.genes),
                 plan.dtypes[key],
                 compression=compression,
                 pool=pool,
+                virtual=virtual[key],
                 threads=threads,
             )
             for key in keys
         }
         for _, key, _, width in obsm_keys:
-            targets[key] = CsrWriter(
+            targets[key] = CsrConcat(
                 out,
                 key,
                 width,
                 plan.dtypes[key],
                 compression=compression,
                 pool=pool,
+                virtual=virtual[key],
                 threads=threads,
             )
-        for path in paths.values():
+        for sample, path in paths.items():
             with _open(path) as f:
-                genes_map = _column_map(_index(f["var"]), plan.genes)
-                # a layer stored byte for byte like X (the checkpoint's counts) is read once
-                groups: list[list[str]] = []
+                genes_map = _genes_map(f, sample, plan, digest)
                 for key in keys:
-                    twin = next((g for g in groups if same_stored(f[g[0]], f[key])), None)
-                    if twin is None:
-                        groups.append([key])
-                    else:
-                        twin.append(key)
-                for group in groups:
-                    stream_rows(
-                        f[group[0]],
-                        [targets[key] for key in group],
-                        column_map=genes_map,
-                        block_nnz=block_nnz,
-                    )
+                    if (
+                        key in plan.twins[sample]
+                        and virtual[key]
+                        and virtual["X"]
+                        and targets[key].dtype == targets["X"].dtype
+                    ):
+                        targets[key].add_like(targets["X"])  # the same values: stored once
+                        continue
+                    mode = targets[key].add(f[key], column_map=genes_map, block_nnz=block_nnz)
+                    if key == "X":
+                        modes[sample] = mode
                 for k, key, names, _ in obsm_keys:
+                    if sample not in plan.obsm_samples[k]:
+                        targets[key].add_empty(plan.n_obs[sample])
+                        continue
                     column_map = None if names is None else _column_map(_feature_names(f, k), names)
-                    stream_rows(f[key], targets[key], column_map=column_map, block_nnz=block_nnz)
+                    targets[key].add(f[key], column_map=column_map, block_nnz=block_nnz)
         for target in targets.values():
             target.close()
-    return {k: names for k, _, names, _ in obsm_keys}
+    for key in linked:
+        out[key] = out["X"]
+    n_obs = list(plan.n_obs.values())
+    for k, _, _, _ in obsm_keys:
+        if len(plan.obsm_samples[k]) < len(paths):
+            column = f"has_{k}"
+            if column in out["obs"]:
+                raise ScingestError(
+                    f"obs column {column!r} of a checkpoint clashes with the column the merge "
+                    f"writes to say which cells have obsm[{k!r}]"
+                )
+            present = [sample in plan.obsm_samples[k] for sample in paths]
+            write_elem(out["obs"], column, np.repeat(present, n_obs))
+            order = list(out["obs"].attrs["column-order"])
+            out["obs"].attrs["column-order"] = np.array([*order, column], dtype=object)
+            logger.warning(
+                "obsm[%r] is in only %d of %d samples: kept, with empty rows for the cells of "
+                "the others; obs[%r] says which cells have it",
+                k,
+                len(plan.obsm_samples[k]),
+                len(paths),
+                column,
+            )
+    return {k: names for k, _, names, _ in obsm_keys}, modes
+
+
+#: How a sample's X went into the merged file (the report's ``x_merge`` column).
+_MODES = {
+    "copy": "copied as stored (compressed chunks, indptr rebased)",
+    "remap": "copied with gene indices re-mapped (genes appended by the join)",
+    "reindex": "re-indexed row by row (genes reordered or dropped, or stored otherwise)",
+}
+
+
+def _copyable(
+    paths: Mapping[str, Path],
+    plan: _Plan,
+    keys: list[str],
+    obsm_keys: list[tuple[str, str, pd.Index | None, int]],
+    compression: Compression,
+) -> dict[str, bool]:
+    """Per matrix, whether every sample's part can be copied (or only its indices
+    re-mapped): then it is joined as parts (:class:`CsrConcat` ``virtual``); otherwise,
+    since every row is re-encoded anyway, it is written as one plain dataset."""
+    assert plan.genes is not None
+    result = dict.fromkeys([*keys, *(key for _, key, _, _ in obsm_keys)], True)
+    digest = _digest(plan.genes)
+    for sample, path in paths.items():
+        with _open(path) as f:
+            genes_map = _genes_map(f, sample, plan, digest)
+            for key in keys:
+                if key != "X" and key in plan.twins[sample]:
+                    continue  # shares X's part
+                mode = concat_mode(f[key], plan.dtypes[key], compression, genes_map)
+                result[key] &= mode != "reindex"
+            for k, key, names, _ in obsm_keys:
+                if sample in plan.obsm_samples[k]:
+                    column_map = None if names is None else _column_map(_feature_names(f, k), names)
+                    mode = concat_mode(f[key], plan.dtypes[key], compression, column_map)
+                    result[key] &= mode != "reindex"
+    return result
 
 
 def merge_report(plan: _Plan) -> pd.DataFrame:
@@ -396,9 +589,12 @@ def merge_checkpoints(
     drops are counted per sample in the report and logged, never dropped silently. ``var``
     columns that agree across samples are kept. ``X`` and the layers every sample has are
     merged; ``obsm`` matrices kept by the readers (other feature types) are aligned by
-    feature name with the same join. Memory is bounded by ``block_nnz`` stored values, one
-    column of ``obs`` and the genes, whatever the number of samples. The output is written
-    under a temporary name and renamed.
+    feature name with the same join, over the samples that have them: the cells of the
+    others get empty rows and ``obs["has_{key}"]`` says which cells have it. The report's
+    ``x_merge`` says per sample how its ``X`` was written: ``copy`` (stored chunks copied),
+    ``remap`` (values copied, gene indices re-mapped) or ``reindex``. Memory is bounded by
+    ``block_nnz`` stored values, one column of ``obs`` and the genes, whatever the number
+    of samples. The output is written under a temporary name and renamed.
     """
     if join not in ("inner", "outer"):
         raise ScingestError(f"join must be inner or outer, not {join!r}")
@@ -407,14 +603,12 @@ def merge_checkpoints(
         raise ScingestError("nothing to merge: no sample checkpoints")
     paths = {s: Path(p) for s, p in sorted(checkpoints.items())}
     plan = _plan(paths, join)
-    assert plan.genes is not None and plan.obsm is not None
+    assert plan.genes is not None
     if len(plan.genes) == 0:
         raise ScingestError(
             "the samples share no gene, so an inner join would leave nothing: check that all "
             "samples use the same gene naming (symbols vs ids) or set join: outer"
         )
-    for k in sorted(plan.obsm_partial):
-        logger.warning("obsm[%r] is in only some samples: left out of the merge", k)
     table = merge_report(plan)
     for row in table.itertuples():
         if row.genes_dropped:
@@ -435,9 +629,12 @@ def merge_checkpoints(
         f.attrs["encoding-version"] = "0.1.0"
         _write_obs(f, paths, plan)
         write_elem(f, "var", plan.var.result(plan.genes))
-        obsm = _write_matrices(
+        obsm, modes = _write_matrices(
             f, paths, plan, compression=compression, block_nnz=block_nnz, threads=threads
         )
+        table["x_merge"] = table["sample"].map(modes)
+        for mode, samples in table.groupby("x_merge")["sample"]:
+            logger.info("X of %d sample(s) %s: %s", len(samples), _MODES[mode], ", ".join(samples))
         for key in ("varm", "obsp", "varp"):
             write_elem(f, key, {})
         uns: dict[str, Any] = {

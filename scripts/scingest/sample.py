@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import anndata as ad
 import h5py
+import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
@@ -165,27 +166,48 @@ def write_h5ad(
 ) -> None:
     """Write h5ad under a temporary name and rename it when complete.
 
-    ``gzip`` is deflate level 1, and CSR ``X`` and layers are compressed in parallel with
-    ISA-L (:class:`scingest.h5stream.CsrWriter`): on the seed checkpoint that writes at about
-    lzf's speed at half lzf's size (bench/run.py compression). The rest is anndata's writer.
+    CSR ``X`` and layers are written by :class:`scingest.h5stream.CsrWriter` (``gzip``:
+    deflate level 1, chunks compressed in parallel with ISA-L; on the seed checkpoint that
+    writes at about lzf's speed at half lzf's size, bench/run.py compression). A layer equal
+    to ``X`` (the counts) is stored once, as an HDF5 hard link to ``X``'s group: every HDF5
+    reader follows it, and anndata reads it as a second, independent array. The rest is
+    anndata's writer.
     ``threads``: compressing threads (the calling thread only stores the chunks); ``1``
     compresses in the calling thread; ``None``: every CPU the process may use.
     """
-    matrices = {"X": adata.X, **{f"layers/{k}": v for k, v in adata.layers.items()}}
-    own = compression == "gzip" and all(sp.isspmatrix_csr(m) for m in matrices.values())
+    # anndata 0.13 lists X as layers[None]: never a layer named "None"
+    layers = {f"layers/{k}": v for k, v in adata.layers.items() if k is not None}
+    matrices = {"X": adata.X, **layers}
+    own = all(sp.isspmatrix_csr(m) for m in matrices.values())
+    comp = None if compression == "none" else compression
+    opts = GZIP_LEVEL if compression == "gzip" else None
     with atomic_path(path) as tmp:
         if not own:
-            comp = None if compression == "none" else compression
-            opts = GZIP_LEVEL if compression == "gzip" else None
             adata.write_h5ad(tmp, compression=comp, compression_opts=opts)
             return
         rest = ad.AnnData(
             obs=adata.obs, var=adata.var, uns=adata.uns, obsm=adata.obsm, varm=adata.varm
         )
-        rest.write_h5ad(tmp, compression="gzip", compression_opts=GZIP_LEVEL)
-        n = workers(threads)
+        rest.write_h5ad(tmp, compression=comp, compression_opts=opts)
+        n = workers(threads) if compression == "gzip" else 1
         with h5py.File(tmp, "r+") as f, ThreadPoolExecutor(n) if n > 1 else nullcontext() as pool:
             if "X" in f:
                 del f["X"]
             for key, matrix in matrices.items():
-                write_csr(f, key, matrix, compression="gzip", pool=pool, threads=n)
+                if key != "X" and _same_csr(matrix, adata.X):
+                    f[key] = f["X"]  # hard link: the same counts, stored once
+                else:
+                    write_csr(f, key, matrix, compression=compression, pool=pool, threads=n)
+
+
+def _same_csr(a: sp.csr_matrix, b: sp.csr_matrix) -> bool:
+    """Whether two CSR matrices hold the same stored structure and values."""
+    if a is b:
+        return True
+    return (
+        a.shape == b.shape
+        and a.dtype == b.dtype
+        and np.array_equal(a.indptr, b.indptr)
+        and np.array_equal(a.indices, b.indices)
+        and np.array_equal(a.data, b.data)
+    )
