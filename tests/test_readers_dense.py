@@ -96,7 +96,7 @@ def test_non_integer_allowed_with_warning(tmp_path, caplog):
         ("", "", "the file is empty"),
         (",A-1,B-1\n", "", "header but no data lines"),
         ("\tA-1\tB-1\nG1\t1\t2\n", "line 1", "looks tab-separated; set format: tsv"),
-        (",A-1,A-1\nG1,1,2\n", "", "1 barcode(s) occur more than once: A-1"),
+        (",A-1,A-1\nGAPDH,1,2\n", "", "1 barcode(s) occur more than once: A-1"),
     ],
     ids=[
         "non-integer",
@@ -144,10 +144,11 @@ def test_not_utf8(tmp_path):
 
 
 def test_orientation_mistake_is_detected(tmp_path):
-    # a cells x genes file read as genes x cells: barcodes in the first column
+    # a cells x genes file said to be genes x cells: barcodes in the first column
     path = write_dense(tmp_path / "m.csv", GENES, CELLS, COUNTS, orientation="cells_x_genes")
     with pytest.raises(ScingestError, match="set orientation: cells_x_genes"):
-        read_counts(path)
+        read_counts(path, orientation="genes_x_cells")
+    check(read_counts(path))  # auto reads it the right way round
 
 
 def test_unknown_format_and_undetectable_name(tmp_path):
