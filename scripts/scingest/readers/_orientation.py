@@ -86,6 +86,11 @@ def gene_hits(names: Sequence[str]) -> tuple[int, int]:
     return sum(_is_gene(n) for n in sample), len(sample)
 
 
+def id_hits(names: Sequence[str]) -> int:
+    """How many of a sample of ``names`` are gene ids (Ensembl-like) rather than symbols."""
+    return sum(bool(_GENE_ID.match(n.strip().strip('"'))) for n in _sample(names))
+
+
 def looks_like_barcodes(names: Sequence[str]) -> bool:
     """Whether most names hold a 10x barcode."""
     sample = _sample(names)[:500]

@@ -33,7 +33,7 @@ import scipy.sparse as sp
 
 from ..errors import ScingestError
 from ..files import decompression_errors, open_binary
-from ._orientation import check_value, gene_hits, resolve
+from ._orientation import check_value, id_hits, resolve
 
 if TYPE_CHECKING:
     import anndata as ad
@@ -221,6 +221,15 @@ def _parse_simple(
             ) from None
 
 
+def _labels_two_names(header: list[str], n_fields: int) -> bool:
+    """Whether the header fits lines of two names and ``n_fields - 2`` values: no labels, or
+    labels such as ``gene_id,gene_name`` (empty or named) over the name columns."""
+    labels = header[: len(header) - (n_fields - 2)] if len(header) >= n_fields - 2 else None
+    if labels is None or len(labels) > 2:
+        return False
+    return all(not h or _NAME_LABEL.match(h) for h in labels)
+
+
 def _is_number(field: str) -> bool:
     try:
         float(field)
@@ -307,10 +316,7 @@ def _parse(
                 len(fields) > 2
                 and not _is_number(fields[1])
                 and all(_is_number(f) for f in fields[2:12])
-                and (
-                    len(header) == len(fields) - 2
-                    or (len(header) == len(fields) and all(map(_NAME_LABEL.match, header[:2])))
-                )
+                and _labels_two_names(header, len(fields))
             ):
                 n_names, id_names = 2, []  # gene id and gene name
             n_cols = len(fields) - n_names
@@ -375,7 +381,7 @@ def _parse(
         ),
         shape=(len(row_names), n_cols),
     )
-    if id_names is not None and gene_hits(id_names)[0] < gene_hits(row_names)[0]:
+    if id_names is not None and id_hits(id_names) < id_hits(row_names):
         id_names, row_names = row_names, id_names  # the symbols came first
     return header, row_names, matrix, non_integer, id_names
 
