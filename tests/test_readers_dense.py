@@ -281,6 +281,7 @@ def test_comment_lines_above_the_header_are_skipped(tmp_path, fast, caplog):
     with caplog.at_level(logging.INFO):
         check(read_dense(path, fast=fast))
     assert "stepped aside" not in caplog.text  # comments keep the fast path
+    assert "skipped 2 comment line(s) before the header" in caplog.text
     # a header whose first cell starts with # is a header, not a comment
     path.write_text("#gene" + body)
     check(read_dense(path, fast=fast))

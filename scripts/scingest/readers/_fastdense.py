@@ -20,6 +20,7 @@ tutorial's pandas loader.
 from __future__ import annotations
 
 import csv
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -31,6 +32,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..files import open_binary
+
+logger = logging.getLogger(__name__)
 
 #: Bytes inflated per kernel call. At 8 MiB the per-call Python work (decoding row names,
 #: copying out the nonzeros) took under 0.15 s of a 2.5 s profiled parse of the seed
@@ -306,6 +309,7 @@ def parse_fast(
     try:
         with open_binary(path) as raw:
             header_line, rest = _read_header(raw, chunk_size)
+            comments = 0
             while header_line.lstrip().startswith(b"#"):
                 # a comment unless its fields fit the next line's (a header starting with #)
                 next_line, after = _read_header(raw, chunk_size, rest)
@@ -315,12 +319,15 @@ def parse_fast(
                 ):
                     break
                 header_line, rest = next_line, after
+                comments += 1
             header = _parse_header(header_line, sep)
             n_cols = _parse_rows(
                 raw, rest, pieces, sep=ord(sep), max_value=max_value, chunk_size=chunk_size
             )
     except (EOFError, OSError, ValueError) as err:  # includes gzip.BadGzipFile
         raise Fallback(f"reading failed: {err}") from None
+    if comments:
+        logger.info("%s: skipped %d comment line(s) before the header", path, comments)
     if n_cols < 0 or len(header) not in (n_cols, n_cols + 1):
         raise Fallback("no data lines, or a header that does not fit them")
     if len(header) == n_cols + 1:
