@@ -86,7 +86,7 @@ def read_h5ad_counts(
 
 
 #: Layer names that hold raw counts by convention, in order of preference.
-RAW_LAYERS = ("counts", "raw_counts", "raw", "umi_counts", "count", "spliced")
+RAW_LAYERS = ("counts", "raw_counts", "raw", "umi_counts", "count")
 
 
 def _values(matrix: object) -> np.ndarray:
