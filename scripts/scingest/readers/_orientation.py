@@ -47,7 +47,7 @@ _BARCODE = re.compile(r"(?:^|[^A-Za-z])[ACGTN]{10,}(?:$|[^A-Za-z])")
 #: species or set prefixes (Ss1-MT-ND1) and id versions.
 _PREFIX = re.compile(r"^[^_|:]*[_|:]+|^[A-Za-z0-9]+-(?=[A-Za-z])")
 #: Names looked at per axis: the first ones and an even spread of the rest.
-_SAMPLE = 5000
+_SAMPLE = 2000
 #: The size hint: an axis this many times larger than the other, and at least this large,
 #: is taken to be the genes' when no name says anything.
 _SIZE_RATIO, _SIZE_MIN = 5, 2000
