@@ -154,9 +154,9 @@ def test_unusual_but_valid_input_falls_back_and_reads_the_same(tmp_path, text, c
     with pytest.raises(_fastdense.Fallback):
         _fastdense.parse_fast(path, sep=",", dtype=np.dtype("float32"))
     with caplog.at_level(logging.INFO):
-        fast = read_dense(path)
+        fast = read_dense(path, orientation="genes_x_cells")
     assert "the fast one stepped aside" in caplog.text
-    simple = read_dense(path, fast=False)
+    simple = read_dense(path, orientation="genes_x_cells", fast=False)
     assert fast.obs_names.tolist() == simple.obs_names.tolist()
     assert fast.var_names.tolist() == simple.var_names.tolist()
     assert (fast.X != simple.X).nnz == 0
@@ -256,8 +256,8 @@ def test_reader_threads_end_with_the_read(tmp_path):
     unusual.write_text(",A-1\nG1,1e3\n")
     bad = tmp_path / "b.csv"
     bad.write_text(",A-1,B-1\nG1,1,x\n")
-    assert read_dense(good).X.nnz == 2
-    assert read_dense(unusual).X.nnz == 1
+    assert read_dense(good, orientation="genes_x_cells").X.nnz == 2
+    assert read_dense(unusual, orientation="genes_x_cells").X.nnz == 1
     with pytest.raises(ScingestError, match="line 2"):
         read_dense(bad)
     assert not [t.name for t in threading.enumerate() if t.name.startswith("scingest-")]
@@ -270,7 +270,7 @@ def test_importing_the_readers_leaves_anndata_to_the_first_read(tmp_path):
     code = (
         "import sys; import scingest.readers as r; "
         "assert 'anndata' not in sys.modules and 'pandas' not in sys.modules, 'imported early'; "
-        f"a = r.read_counts({str(path)!r}); "
+        f"a = r.read_counts({str(path)!r}, orientation='genes_x_cells'); "
         "assert type(a).__module__.startswith('anndata'); "
         "assert r.read_mtx.__module__ == 'scingest.readers.mtx'"
     )

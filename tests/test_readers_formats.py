@@ -187,11 +187,47 @@ def test_genome_choice_in_h5(tmp_path):
 
 def test_h5ad_counts_checks(tmp_path):
     path = write_h5ad(tmp_path / "norm.h5ad", CELLS, layer="counts")
-    with pytest.raises(ScingestError, match=r"non-integer.*allow_non_integer"):
+    with pytest.raises(ScingestError, match=r"layers\['counts'\] holds integer counts") as err:
         read_counts(path)
+    assert "set h5ad_layer: counts" in str(err.value)
+    assert "allow_non_integer" not in str(err.value)  # the unsafe fix is not offered
     assert read_counts(path, allow_non_integer=True).X.sum() > 0
     with pytest.raises(ScingestError, match="no layer 'raw' \\(layers here: counts\\)"):
         read_counts(path, h5ad_layer="raw")
+
+
+@pytest.mark.parametrize("name", ["counts", "raw_counts", "raw", "UMI_counts"])
+def test_h5ad_normalised_x_names_the_layer_of_raw_counts(tmp_path, name):
+    path = write_h5ad(tmp_path / "n.h5ad", CELLS, layer=name)
+    with pytest.raises(ScingestError, match=f"set h5ad_layer: {name} ") as err:
+        read_counts(path)
+    assert str(err.value).startswith(f"{path}: X holds ")
+    adata = read_counts(path, h5ad_layer=name)
+    assert adata.X.sum() == CELLS.counts[:, np.flatnonzero(CELLS.gex)].sum()
+
+
+def test_h5ad_counts_in_raw_are_named_and_read(tmp_path):
+    expected = read_counts(write_h5ad(tmp_path / "x.h5ad", CELLS))
+    adata = ad.read_h5ad(tmp_path / "x.h5ad")
+    adata.raw = adata.copy()
+    adata.X = adata.X.log1p()
+    path = tmp_path / "raw.h5ad"
+    adata.write_h5ad(path)
+    with pytest.raises(ScingestError, match=r"\.raw holds integer counts: set h5ad_layer: raw"):
+        read_counts(path)
+    got = read_counts(path, h5ad_layer="raw")
+    np.testing.assert_array_equal(got.X.toarray(), expected.X.toarray())
+    assert got.var_names.tolist() == expected.var_names.tolist()
+
+
+def test_h5ad_normalised_without_counts_says_so(tmp_path):
+    path = write_h5ad(tmp_path / "n.h5ad", CELLS, layer="lognorm_copy")
+    adata = ad.read_h5ad(path)
+    adata.layers["lognorm_copy"] = adata.X.copy()
+    adata.write_h5ad(path)
+    with pytest.raises(ScingestError, match="no layer holds integer counts") as err:
+        read_counts(path)
+    assert "allow_non_integer: true" in str(err.value)
 
 
 def truncate(path: Path) -> None:
@@ -336,3 +372,50 @@ def test_conformance_with_scanpy_on_real_cellranger_outputs(case):
     by_ids = read_counts(path, var_names="gene_ids")
     assert by_ids.var_names.tolist() == ref.var["gene_ids"].tolist()
     assert len(ours.uns["scingest"]["input"]["files"]) == (1 if fmt == "10x_h5" else 3)
+
+
+# --- issue 16: mtx orientation from the names, 10x companion files given as the path ---
+
+
+@pytest.mark.parametrize("orientation", ["genes_x_cells", "cells_x_genes"])
+def test_mtx_orientation_is_told_from_the_names(tmp_path, orientation):
+    path = write_plain_mtx(tmp_path / "counts.mtx", CELLS, orientation=orientation)
+    check_counts(read_counts(path))  # auto
+    other = "cells_x_genes" if orientation == "genes_x_cells" else "genes_x_cells"
+    with pytest.raises(ScingestError, match=f"set orientation: {orientation}") as err:
+        read_counts(path, orientation=other)
+    assert str(err.value).startswith(f"{path}: orientation is {other}")
+    assert "counts.mtx_" in str(err.value)  # names the names file holding the genes
+
+
+def test_orientation_value_is_checked_once_for_dense_and_mtx(tmp_path):
+    mtx = write_plain_mtx(tmp_path / "counts.mtx", CELLS)
+    csv = write_csv(tmp_path / "m.csv", CELLS)
+    for path in (mtx, csv):
+        with pytest.raises(ScingestError, match="orientation must be one of auto, genes_x_cells"):
+            read_counts(path, orientation="rows")
+
+
+@pytest.mark.parametrize(
+    ("prefix", "name", "give"),
+    [
+        ("", "features.tsv.gz", "the folder"),
+        ("", "barcodes.tsv.gz", "the folder"),
+        ("GSM1_A_", "GSM1_A_features.tsv.gz", "GSM1_A_matrix.mtx.gz"),
+        ("GSM1_A_", "GSM1_A_barcodes.tsv.gz", "GSM1_A_matrix.mtx.gz"),
+    ],
+)
+def test_a_10x_names_file_as_the_path_says_which_path_to_give(tmp_path, prefix, name, give):
+    write_10x(tmp_path / "s", CELLS, version=3, prefix=prefix)
+    path = tmp_path / "s" / name
+    with pytest.raises(ScingestError, match="is part of a 10x matrix") as err:
+        read_counts(path)
+    assert str(err.value).startswith(f"{path}: {name} is part of a 10x matrix")
+    assert give in str(err.value)
+
+
+def test_a_lone_genes_tsv_is_refused_too(tmp_path):
+    folder = write_10x(tmp_path / "v2", CELLS, version=2, gz=False)
+    (folder / "matrix.mtx").unlink()
+    with pytest.raises(ScingestError, match=r"genes\.tsv is part of a 10x matrix"):
+        read_counts(folder / "genes.tsv")

@@ -39,9 +39,9 @@ BAD_INPUTS: dict[str, tuple[bytes, str]] = {
         b",AAACCTGAGAAACCAT-1,AAACCTGAGAAACCAT-1\nMT-CO1,1,2\n",
         "barcode(s) occur more than once: AAACCTGAGAAACCAT-1",
     ),
-    "Transposed1": (
-        b",MT-CO1,ACTB,GAPDH\nAAACCTGAGAAACCAT-1,1,2,3\nAAACCTGAGAAACCGC-1,0,1,0\n",
-        "set orientation: cells_x_genes",
+    "Undecided1": (
+        b",C1,C2\nG1,1,2\nG2,0,1\n",
+        "cannot tell whether the genes are in the first column",
     ),
 }
 #: good but unusual: must read fine (the log may warn)
@@ -49,6 +49,11 @@ ODD_GOOD: dict[str, tuple[bytes, str]] = {
     "Bom1": (b"\xef\xbb\xbf" + (HEADER + "MT-CO1,1,2\nACTB,0,5\n").encode(), ""),
     "Crlf1": ((HEADER + "MT-CO1,1,2\nACTB,0,5\n").replace("\n", "\r\n").encode(), ""),
     "Dupgene1": ((HEADER + "MT-CO1,1,2\nACTB,0,5\nACTB,1,1\n").encode(), "occur more than once"),
+    # cells x genes: the gene names in the header tell the orientation (issue 16)
+    "Transposed1": (
+        b",MT-CO1,ACTB,GAPDH\nAAACCTGAGAAACCAT-1,1,2,3\nAAACCTGAGAAACCGC-1,0,1,0\n",
+        "orientation cells_x_genes",
+    ),
 }
 
 
@@ -91,6 +96,10 @@ def test_bad_input_corpus_keep_going(geo_project):
     assert dup.var_names.tolist() == ["MT-CO1", "ACTB", "ACTB-1"]
     bom = ad.read_h5ad(samples / "Bom1.h5ad")
     assert bom.var_names[0] == "MT-CO1" and bom.obs["barcode"].iloc[0] == "AAACCTGAGAAACCAT-1"
+    transposed = ad.read_h5ad(samples / "Transposed1.h5ad")
+    assert transposed.var_names.tolist() == ["MT-CO1", "ACTB", "GAPDH"]
+    assert transposed.obs["barcode"].tolist() == ["AAACCTGAGAAACCAT-1", "AAACCTGAGAAACCGC-1"]
+    assert "orientation cells_x_genes" in (logs / "Transposed1.log").read_text()
     assert not list(samples.glob(".*")), "no temporary file is left"
     assert not (workdir / "results" / "merged.h5ad").exists()
 

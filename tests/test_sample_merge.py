@@ -96,7 +96,9 @@ def _checkpoint(tmp_path, name, genes, rng, n_cells=5):
     path = tmp_path / f"{name}.csv"
     write_dense(path, genes, [f"C{i}-1" for i in range(n_cells)], counts.astype(np.int64))
     out = tmp_path / f"{name}.h5ad"
-    write_h5ad(build_sample(path, sample=name, metadata={"condition": name[:-1]}), out)
+    metadata = {"condition": name[:-1]}
+    # G1/C0-1 names say nothing about the orientation: the file is written genes x cells
+    write_h5ad(build_sample(path, sample=name, metadata=metadata, orientation="genes_x_cells"), out)
     return out, counts
 
 

@@ -33,7 +33,7 @@ def build_sample(
     sample: str,
     format: str | None = None,
     metadata: Mapping[str, Any] | None = None,
-    orientation: Literal["genes_x_cells", "cells_x_genes"] = "genes_x_cells",
+    orientation: Literal["auto", "genes_x_cells", "cells_x_genes"] = "auto",
     dtype: Literal["float32", "int32"] = "float32",
     allow_non_integer: bool = False,
     genome: str | None = None,

@@ -16,8 +16,9 @@ import scipy.sparse as sp
 
 from ..errors import ScingestError
 from ..files import check_not_empty
-from ..formats import FORMATS, detect_format, input_files
+from ..formats import FORMATS, TENX_COMPANION, detect_format, input_files
 from ..layouts import LAYOUT_FORMATS
+from ._orientation import Orientation
 from .dense import read_dense
 
 if TYPE_CHECKING:
@@ -37,8 +38,6 @@ _LAZY = {
 }
 
 logger = logging.getLogger(__name__)
-
-Orientation = Literal["genes_x_cells", "cells_x_genes"]
 
 __all__ = [
     "FORMATS",
@@ -65,7 +64,7 @@ def read_counts(
     path: str | PathLike[str],
     format: str | None = None,
     *,
-    orientation: Orientation = "genes_x_cells",
+    orientation: Orientation = "auto",
     dtype: Literal["float32", "int32"] = "float32",
     allow_non_integer: bool = False,
     make_unique: bool = True,
@@ -87,7 +86,9 @@ def read_counts(
     orientation
         For dense text matrices: ``genes_x_cells`` (GEO convention: first column gene names,
         header barcodes) or ``cells_x_genes``; for ``mtx``, whether its rows are genes or
-        cells.
+        cells. ``auto`` tells from the names (gene symbols or ids on one axis, 10x barcodes
+        on the other), then from the sizes, and raises when it cannot tell; an explicit
+        orientation that the names contradict raises too.
     dtype
         dtype of the returned counts. float32 is exact for counts below 2**24.
     allow_non_integer
@@ -138,6 +139,7 @@ def read_counts(
         raise ScingestError(f"loom_layers must be keep or drop, not {loom_layers!r}")
     check_not_empty(input_files(path, format, genome=genome))
     if format in ("csv", "tsv"):
+        _refuse_tenx_companion(path)
         adata = read_dense(
             path,
             sep="," if format == "csv" else "\t",
@@ -147,11 +149,15 @@ def read_counts(
             threads=threads,
         )
         if var_names == "gene_ids":
-            raise ScingestError(
-                "var_names is gene_ids but a dense text matrix has gene names only: set "
-                "var_names: gene_symbols",
-                path=path,
-            )
+            if "gene_ids" not in adata.var:
+                raise ScingestError(
+                    "var_names is gene_ids but this dense text matrix has gene names only: "
+                    "set var_names: gene_symbols",
+                    path=path,
+                )
+            symbols = adata.var_names.to_numpy(dtype=str)
+            adata.var_names = adata.var.pop("gene_ids").to_numpy(dtype=str)
+            adata.var["gene_symbols"] = symbols
     else:
         from ._features import assemble
         from .h5 import read_tenx_h5
@@ -186,12 +192,64 @@ def read_counts(
         adata = assemble(raw, path, var_names=var_names, other_features=other_features)
         for key, matrix in layers.items():
             adata.layers[key] = matrix
+    check_parsed(adata, path)
     check_unique_barcodes(adata, path)
     if make_unique:
         make_names_unique(adata, path)
     if not sp.issparse(adata.X) or adata.X.format != "csr":
         adata.X = sp.csr_matrix(adata.X)
     return adata
+
+
+def check_parsed(adata: ad.AnnData, path: str | PathLike[str]) -> None:
+    """Refuse a result with no cells or no genes: never hand on a matrix that was not parsed
+    (a separator that was not found makes whole lines into names and leaves no values)."""
+    if adata.n_obs and adata.n_vars:
+        return
+    example = ""
+    names = adata.var_names if adata.n_vars else adata.obs_names
+    if len(names):
+        example = f" (the names read, e.g. {str(names[0])[:60]!r}, may be whole lines)"
+    raise ScingestError(
+        f"read {adata.n_obs} cells x {adata.n_vars} genes{example}: expected a matrix with "
+        "at least one cell and one gene; check the format (and, for text, its separator)",
+        path=path,
+    )
+
+
+def _refuse_tenx_companion(path: str | PathLike[str]) -> None:
+    """Refuse a 10x barcodes/features/genes file given as a dense matrix, naming what to give."""
+    from pathlib import Path
+
+    path = Path(path)
+    match = TENX_COMPANION.match(path.name)
+    if match is None or not path.is_file():
+        return
+    matrices = [path.parent / f"{match['prefix']}matrix.mtx{gz}" for gz in (".gz", "")]
+    matrix = next((m for m in matrices if m.is_file()), None)
+    if matrix is None:
+        from ..files import open_binary
+
+        try:
+            with open_binary(path) as fh:
+                first = fh.readline(1 << 16).decode("utf-8", errors="replace")
+        except (OSError, EOFError, ScingestError):
+            return
+        if len(first.split("\t")) > 3:
+            return  # many columns: a dense matrix that happens to have this name
+    matrix_name = str(matrix or matrices[0])
+    give = (
+        f"the folder {str(path.parent)!r} (format 10x_mtx)"
+        if not match["prefix"]
+        else f"the matrix file {matrix_name!r} (format 10x_triplet)"
+    )
+    if matrix is not None and not match["prefix"]:
+        give += f" or its matrix file {str(matrix)!r}"
+    raise ScingestError(
+        f"{path.name} is part of a 10x matrix (matrix.mtx, barcodes.tsv, features.tsv or "
+        f"genes.tsv), not a count matrix by itself: give {give} as the sample's path",
+        path=path,
+    )
 
 
 def check_unique_barcodes(adata: ad.AnnData, path: str | PathLike[str]) -> None:

@@ -20,9 +20,10 @@ tutorial's pandas loader.
 from __future__ import annotations
 
 import csv
+import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -31,6 +32,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..files import open_binary
+
+logger = logging.getLogger(__name__)
 
 #: Bytes inflated per kernel call. At 8 MiB the per-call Python work (decoding row names,
 #: copying out the nonzeros) took under 0.15 s of a 2.5 s profiled parse of the seed
@@ -198,9 +201,9 @@ def load_kernel() -> None:
     assert status == _OK
 
 
-def _read_header(raw: IO[bytes], chunk_size: int) -> tuple[bytes, bytes]:
-    """Read until the first line is complete; return it (without LF) and the bytes after it."""
-    pending = b""
+def _read_header(raw: IO[bytes], chunk_size: int, pending: bytes = b"") -> tuple[bytes, bytes]:
+    """Read until the first line (of ``pending`` and then ``raw``) is complete; return it
+    (without LF) and the bytes after it."""
     while True:
         block = raw.read(chunk_size)
         pending += block
@@ -212,6 +215,14 @@ def _read_header(raw: IO[bytes], chunk_size: int) -> tuple[bytes, bytes]:
     if pending.startswith(b"\xef\xbb\xbf"):
         pending, end = pending[3:], end - 3  # UTF-8 byte-order mark
     return pending[:end], pending[end + 1 :]
+
+
+def _n_fields(line: bytes, sep: str) -> int:
+    """The number of fields of a line as the csv module splits it."""
+    if line.count(b'"') % 2:
+        raise Fallback("a quoted newline before the header")
+    text = line.rstrip(b"\r").decode("utf-8", errors="replace")
+    return len(next(csv.reader([text], delimiter=sep, quotechar='"'), []))
 
 
 def _parse_header(line: bytes, sep: str) -> list[str]:
@@ -272,11 +283,16 @@ def parse_fast(
     sep: str,
     dtype: np.dtype,
     chunk_size: int = CHUNK_SIZE,
-    transpose: bool = False,
+    transpose: bool | Callable[[list[str], list[str]], bool] = False,
     threads: int | None = None,
 ) -> tuple[list[str], list[str], sp.csr_matrix]:
     """Parse a dense text matrix into header names, row names and CSR (rows as in the file,
     or, with ``transpose``, one row per header name).
+
+    ``transpose`` may be a function of the header and row names that returns whether to
+    transpose (it may raise to refuse the names); it is called once all lines are parsed.
+    Lines starting with ``#`` before the header are skipped as comments, unless their
+    fields fit the next line's (then the ``#`` line is the header), as the simple path does.
 
     ``chunk_size`` is the number of bytes inflated per kernel call. ``threads=1`` inflates
     and transposes in the calling thread only; otherwise (``None`` or more) inflating and
@@ -296,6 +312,17 @@ def parse_fast(
     try:
         with open_binary(path) as raw:
             header_line, rest = _read_header(raw, chunk_size)
+            comments = 0
+            while header_line.lstrip().startswith(b"#"):
+                # a comment unless its fields fit the next line's (a header starting with #)
+                next_line, after = _read_header(raw, chunk_size, rest)
+                if _n_fields(header_line, sep) in (
+                    _n_fields(next_line, sep),
+                    _n_fields(next_line, sep) - 1,
+                ):
+                    break
+                header_line, rest = next_line, after
+                comments += 1
             header = _parse_header(header_line, sep)
             n_cols = _parse_rows(
                 raw,
@@ -308,10 +335,14 @@ def parse_fast(
             )
     except (EOFError, OSError, ValueError) as err:  # includes gzip.BadGzipFile
         raise Fallback(f"reading failed: {err}") from None
+    if comments:
+        logger.info("%s: skipped %d comment line(s) before the header", path, comments)
     if n_cols < 0 or len(header) not in (n_cols, n_cols + 1):
         raise Fallback("no data lines, or a header that does not fit them")
     if len(header) == n_cols + 1:
         header = header[1:]  # the first header cell labels the name column
+    if callable(transpose):
+        transpose = transpose(header, pieces.names)
     if transpose:
         return header, pieces.names, _transposed(pieces, n_cols, threaded=threads != 1)
     indptr = np.zeros(len(pieces.names) + 1, np.int64)

@@ -20,6 +20,7 @@ import contextlib
 import csv
 import importlib
 import io
+import itertools
 import logging
 import re
 import threading
@@ -32,6 +33,7 @@ import scipy.sparse as sp
 
 from ..errors import ScingestError
 from ..files import decompression_errors, open_binary
+from ._orientation import check_value, id_hits, resolve
 
 if TYPE_CHECKING:
     import anndata as ad
@@ -43,7 +45,8 @@ except ImportError:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-_BARCODE = re.compile(r"^[ACGTN]{8,}(-\d+)?$")
+#: Header labels of name columns (gene_id, gene_name, Symbol, Geneid, ...).
+_NAME_LABEL = re.compile(r"(?i)^(?:gene|feature|ensembl|symbol|name|id$|id_|description)")
 #: float32 represents every integer up to 2**24 exactly.
 FLOAT32_EXACT = 2**24
 
@@ -52,7 +55,7 @@ def read_dense(
     path: str | PathLike[str],
     *,
     sep: str = ",",
-    orientation: str = "genes_x_cells",
+    orientation: str = "auto",
     dtype: str = "float32",
     allow_non_integer: bool = False,
     fast: bool = True,
@@ -61,24 +64,32 @@ def read_dense(
 ) -> ad.AnnData:
     """Read a dense text count matrix into AnnData with CSR counts, cells x genes.
 
-    See :func:`scingest.readers.read_counts` for the parameters. ``fast`` tries the fast
-    parser first (it hands anything unusual to the simple one); ``False`` uses only the
-    simple parser. ``chunk_size`` is the fast parser's bytes per step (``None``: its
-    default; small values exist for tests of lines split across chunks). ``threads``: the
-    CPUs the read may keep busy; ``1`` reads in the calling thread alone, ``2`` adds one
-    thread that inflates ahead (and writes half the transpose), ``None`` or more also
-    imports anndata in a third thread during the parse. Raises
-    :class:`~scingest.ScingestError` naming file, line and column for a value that is not a
-    finite, non-negative (integer, unless ``allow_non_integer``) number, for a row whose
-    length differs from the header's, and for an empty or header-only file.
+    See :func:`scingest.readers.read_counts` for the parameters. ``sep`` is the expected
+    separator; a file whose first lines have none of it but hold spaces is read as
+    whitespace-separated (R's ``write.table``). ``fast`` tries the fast parser first (it
+    hands anything unusual to the simple one); ``False`` uses only the simple parser.
+    ``chunk_size`` is the fast parser's bytes per step (``None``: its default; small values
+    exist for tests of lines split across chunks). ``threads``: the CPUs the read may keep
+    busy; ``1`` reads in the calling thread alone, ``2`` adds one thread that inflates
+    ahead (and writes half the transpose), ``None`` or more also imports anndata in a
+    third thread during the parse. Raises :class:`~scingest.ScingestError`
+    naming file, line and column for a value that is not a finite, non-negative (integer,
+    unless ``allow_non_integer``) number, for a row whose length differs from the header's,
+    for an empty or header-only file, and when the orientation cannot be told.
+
+    A second text column (``gene_id,gene_name,<cells>``) gives ids (first) and symbols
+    (second): the symbols become ``var_names`` and the ids ``var["gene_ids"]``.
     """
-    if orientation not in ("genes_x_cells", "cells_x_genes"):
-        raise ScingestError(
-            f"orientation must be genes_x_cells or cells_x_genes, not {orientation!r}"
-        )
+    check_value(orientation)
     path = Path(path)
     dtype = np.dtype(dtype)
-    transpose = orientation == "genes_x_cells"  # the file's rows are genes
+    sep = _sniff_separator(path, sep)
+    found: list[str] = []
+
+    def transpose_for(header: list[str], row_names: list[str]) -> bool:
+        found.append(resolve(path, rows=row_names, cols=header, orientation=orientation))
+        return found[-1] == "genes_x_cells"  # the file's rows are genes
+
     parsed = None
     if fast and _fastdense is not None:
         # numba loads the kernel (importing what it needs) before anndata starts loading
@@ -91,19 +102,38 @@ def read_dense(
                 sep=sep,
                 dtype=dtype,
                 chunk_size=chunk_size,
-                transpose=transpose,
+                transpose=transpose_for,
                 threads=threads,
             )
         finally:
             if loading is not None:
                 loading.join()
+    ids = None
     if parsed is not None:
         header, row_names, counts = parsed  # cells x genes already
+        transpose = found[-1] == "genes_x_cells"
         non_integer = 0  # the fast parser leaves fractions to the simple one
     else:
-        header, row_names, matrix, non_integer = _parse_simple(
+        header, row_names, matrix, non_integer, ids = _parse_simple(
             path, sep=sep, dtype=dtype, allow_non_integer=allow_non_integer
         )
+        if ids is not None:
+            if orientation == "cells_x_genes":
+                raise ScingestError(
+                    "orientation is cells_x_genes but the lines start with two names (e.g. "
+                    f"{ids[0]!r}, {row_names[0]!r}), as gene id and gene name do: expected "
+                    "one name per line for cells; set orientation: genes_x_cells (or auto)",
+                    path=path,
+                )
+            transpose = True
+            logger.info(
+                "%s: two name columns: gene ids (e.g. %s) and symbols (e.g. %s)",
+                path,
+                ids[0],
+                row_names[0],
+            )
+        else:
+            transpose = transpose_for(header, row_names)
         counts = matrix.T.tocsr() if transpose else matrix
     if non_integer:
         logger.warning(
@@ -113,16 +143,47 @@ def read_dense(
             non_integer,
         )
     genes, cells = (row_names, header) if transpose else (header, row_names)
-    _check_orientation(path, genes=genes, cells=cells, orientation=orientation)
     if counts.nnz and dtype == np.float32 and counts.data.max() >= FLOAT32_EXACT:
         logger.warning(
             "%s: counts up to %d exceed 2**24, which float32 cannot hold exactly: set dtype: int32",
             path,
             int(counts.data.max()),
         )
+    import pandas as pd
+
     from ._common import build_anndata
 
-    return build_anndata(counts, cells, genes)
+    var = None if ids is None else pd.DataFrame({"gene_ids": np.asarray(ids, dtype=str)})
+    return build_anndata(counts, cells, genes, var=var)
+
+
+def _sniff_separator(path: Path, sep: str) -> str:
+    """``sep``, or ``" "`` when the first two lines (after ``#`` comments) lack ``sep`` and
+    the other usual separator but hold spaces: R's ``write.table`` default.
+
+    Problems opening or inflating the file are left to the parsers, which word them.
+    """
+    lines: list[str] = []
+    try:
+        with open_binary(path) as raw:
+            while len(lines) < 2:
+                line = raw.readline(1 << 24)
+                if not line:
+                    break
+                text = line.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
+                if text and not text.startswith("#"):
+                    lines.append(text)
+    except (OSError, EOFError, ValueError, ScingestError):
+        return sep
+    others = {",", "\t"} - {sep}
+    if (
+        lines
+        and not any(sep in ln or any(o in ln for o in others) for ln in lines)
+        and any(" " in ln for ln in lines)
+    ):
+        logger.info("%s: no %r in the first lines: read as whitespace-separated", path, sep)
+        return " "
+    return sep
 
 
 def _import_in_background(module: str) -> threading.Thread:
@@ -165,7 +226,7 @@ def _parse_fast(
 
 def _parse_simple(
     path: Path, *, sep: str, dtype: np.dtype, allow_non_integer: bool
-) -> tuple[list[str], list[str], sp.csr_matrix, int]:
+) -> tuple[list[str], list[str], sp.csr_matrix, int, list[str] | None]:
     """The reference parser: the csv module over a decoded text stream."""
     with open_binary(path) as raw, decompression_errors(path):
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
@@ -178,14 +239,56 @@ def _parse_simple(
             ) from None
 
 
+def _labels_two_names(header: list[str], n_fields: int) -> bool:
+    """Whether the header fits lines of two names and ``n_fields - 2`` values: no labels, or
+    labels such as ``gene_id,gene_name`` (empty or named) over the name columns."""
+    labels = header[: len(header) - (n_fields - 2)] if len(header) >= n_fields - 2 else None
+    if labels is None or len(labels) > 2:
+        return False
+    return all(not h or _NAME_LABEL.match(h) for h in labels)
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
 def _parse(
     text: io.TextIOBase, path: Path, *, sep: str, dtype: np.dtype, allow_non_integer: bool
-) -> tuple[list[str], list[str], sp.csr_matrix, int]:
-    """Parse rows into CSR (rows as in the file), with the header's column names."""
-    reader = csv.reader(text, delimiter=sep, quotechar='"', skipinitialspace=False)
-    header = next(reader, None)
-    while header is not None and not any(f.strip() for f in header):
-        header = next(reader, None)  # leading blank lines
+) -> tuple[list[str], list[str], sp.csr_matrix, int, list[str] | None]:
+    """Parse rows into CSR (rows as in the file), with the header's column names.
+
+    Returns the header, the row names, the matrix, the number of non-integer values and,
+    when the lines start with two names (gene id and symbol), the first names (else None;
+    the row names are then the second names).
+    """
+    if sep == " ":  # whitespace-separated: runs of spaces or tabs, no leading or trailing ones
+        lines = (re.sub(r"[ \t]+", " ", ln.strip(" \t\r\n")) + "\n" for ln in text)
+        reader = csv.reader(lines, delimiter=" ", quotechar='"')
+    else:
+        reader = csv.reader(text, delimiter=sep, quotechar='"', skipinitialspace=False)
+
+    def next_line() -> list[str] | None:
+        fields = next(reader, None)
+        while fields is not None and not any(f.strip() for f in fields):
+            fields = next(reader, None)  # blank lines
+        return fields
+
+    header = next_line()
+    pushed: list[list[str]] = []
+    comments = 0
+    while header is not None and header[0].lstrip().startswith("#"):
+        following = next_line()
+        if following is None or len(header) in (len(following), len(following) - 1):
+            pushed = [] if following is None else [following]
+            break  # a header whose first name starts with "#"
+        comments += 1
+        header = following
+    if comments:
+        logger.info("%s: skipped %d comment line(s) before the header", path, comments)
     if header is None:
         raise ScingestError(
             "the file is empty: expected a header line of barcodes (or genes) and then one "
@@ -206,43 +309,63 @@ def _parse(
             line=1,
         )
     row_names: list[str] = []
+    id_names: list[str] | None = None
+    n_names = 1  # name fields per line: 2 for gene id and symbol
     indptr = [0]
     indices: list[np.ndarray] = []
     data: list[np.ndarray] = []
     n_cols: int | None = None
     non_integer = 0
-    for fields in reader:
+    for fields in itertools.chain(pushed, reader):
         line = reader.line_num
         if not fields or (len(fields) == 1 and not fields[0].strip()):
             continue  # blank line (e.g. a trailing newline pair)
         if n_cols is None:
-            n_cols = len(fields) - 1
-            if len(header) == n_cols + 1:
-                header = header[1:]  # first header cell labels the name column
+            if len(fields) == 1:
+                what = "whitespace" if sep == " " else repr(sep)
+                raise ScingestError(
+                    f"this line has one field: no {what} separates its values (expected a "
+                    "name and then one count per column; for comma-separated text set "
+                    "format: csv, for tab- or space-separated text format: tsv)",
+                    path=path,
+                    line=line,
+                )
+            if (
+                len(fields) > 2
+                and not _is_number(fields[1])
+                and all(_is_number(f) for f in fields[2:12])
+                and _labels_two_names(header, len(fields))
+            ):
+                n_names, id_names = 2, []  # gene id and gene name
+            n_cols = len(fields) - n_names
+            if len(header) in (n_cols + 1, n_cols + 2) and len(header) <= n_cols + n_names:
+                header = header[len(header) - n_cols :]  # header cells label the names
             elif len(header) != n_cols:
                 raise ScingestError(
                     f"the header has {len(header)} fields but this line has {len(fields)}: "
                     "expected a header with one name per column (optionally after a label "
-                    "for the name column)",
+                    "for the name column; lines starting with # before it are skipped as "
+                    "comments)",
                     path=path,
                     line=line,
                 )
-        elif len(fields) - 1 != n_cols:
+        elif len(fields) - n_names != n_cols:
             raise ScingestError(
-                f"expected {n_cols + 1} fields like the lines before, found {len(fields)} "
-                "(ragged row: a truncated or malformed file?)",
+                f"expected {n_cols + n_names} fields like the lines before, found "
+                f"{len(fields)} (ragged row: a truncated or malformed file?)",
                 path=path,
                 line=line,
             )
-        values = _to_numbers(fields, path, line)
+        values = _to_numbers(fields, path, line, skip=n_names)
         bad = ~np.isfinite(values) | (values < 0)
         if bad.any():
             j = int(np.flatnonzero(bad)[0])
             raise ScingestError(
-                f"value {fields[j + 1]!r} is not a count: expected a finite, non-negative number",
+                f"value {fields[j + n_names]!r} is not a count: expected a finite, "
+                "non-negative number",
                 path=path,
                 line=line,
-                column=j + 2,
+                column=j + n_names + 1,
             )
         frac = values != np.floor(values)
         if frac.any():
@@ -250,17 +373,19 @@ def _parse(
             non_integer += int(frac.sum())
             if not allow_non_integer:
                 raise ScingestError(
-                    f"value {fields[j + 1]!r} is not an integer count: expected raw counts "
-                    "(set allow_non_integer: true to accept normalised values)",
+                    f"value {fields[j + n_names]!r} is not an integer count: expected raw "
+                    "counts (set allow_non_integer: true to accept normalised values)",
                     path=path,
                     line=line,
-                    column=j + 2,
+                    column=j + n_names + 1,
                 )
         nz = np.flatnonzero(values)
         indices.append(nz.astype(np.int32))
         data.append(values[nz].astype(dtype))
         indptr.append(indptr[-1] + len(nz))
-        row_names.append(fields[0].strip())
+        row_names.append(fields[n_names - 1].strip())
+        if id_names is not None:
+            id_names.append(fields[0].strip())
     if n_cols is None:
         raise ScingestError(
             "the file has a header but no data lines: expected one line per gene (or cell)",
@@ -274,15 +399,18 @@ def _parse(
         ),
         shape=(len(row_names), n_cols),
     )
-    return header, row_names, matrix, non_integer
+    if id_names is not None and id_hits(id_names) < id_hits(row_names):
+        id_names, row_names = row_names, id_names  # the symbols came first
+    return header, row_names, matrix, non_integer, id_names
 
 
-def _to_numbers(fields: list[str], path: Path, line: int) -> np.ndarray:
-    """The row's values as float64; a field that is no number is an error naming its column."""
+def _to_numbers(fields: list[str], path: Path, line: int, *, skip: int = 1) -> np.ndarray:
+    """The row's values (after ``skip`` names) as float64; a field that is no number is an
+    error naming its column."""
     try:
-        return np.asarray(fields[1:], dtype=np.float64)
+        return np.asarray(fields[skip:], dtype=np.float64)
     except ValueError:
-        for j, field in enumerate(fields[1:]):
+        for j, field in enumerate(fields[skip:]):
             try:
                 float(field)
             except ValueError:
@@ -290,23 +418,6 @@ def _to_numbers(fields: list[str], path: Path, line: int) -> np.ndarray:
                     f"value {field!r} is not a number: expected a count",
                     path=path,
                     line=line,
-                    column=j + 2,
+                    column=j + skip + 1,
                 ) from None
         raise  # pragma: no cover - numpy refused what float() accepts
-
-
-def _looks_like_barcodes(names: list[str]) -> bool:
-    sample = names[:200]
-    return bool(sample) and sum(bool(_BARCODE.match(n)) for n in sample) > 0.8 * len(sample)
-
-
-def _check_orientation(path: Path, *, genes: list[str], cells: list[str], orientation: str) -> None:
-    """Refuse a matrix whose gene names look like barcodes while its cell names do not."""
-    if _looks_like_barcodes(genes) and not _looks_like_barcodes(cells):
-        where = "header" if orientation == "cells_x_genes" else "first column"
-        other = "genes_x_cells" if orientation == "cells_x_genes" else "cells_x_genes"
-        raise ScingestError(
-            f"the gene names (the {where}) look like cell barcodes (e.g. {genes[0]!r}) and the "
-            f"cell names do not: the file is probably {other}; set orientation: {other}",
-            path=path,
-        )

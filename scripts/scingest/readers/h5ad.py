@@ -44,24 +44,29 @@ def read_h5ad_counts(
         raise ScingestError(
             f"cannot read as h5ad ({err}): expected an AnnData .h5ad file", path=path
         ) from None
+    var = adata.var
     if layer is None:
         matrix = adata.X
         where = "X"
     elif layer in adata.layers:
         matrix = adata.layers[layer]
         where = f"layers[{layer!r}]"
+    elif layer == "raw" and adata.raw is not None:
+        matrix, var = adata.raw.X, adata.raw.var
+        where = ".raw.X"
     else:
-        found = ", ".join(adata.layers) or "none"
+        found = ", ".join([*adata.layers, *(["raw (.raw)"] if adata.raw is not None else [])])
         raise ScingestError(
-            f"no layer {layer!r} (layers here: {found}): expected h5ad_layer to name one, or "
-            "to be null for X",
+            f"no layer {layer!r} (layers here: {found or 'none'}): expected h5ad_layer to "
+            "name one, or to be null for X",
             path=path,
         )
     if matrix is None:
         raise ScingestError(f"{where} is empty: expected the counts there", path=path)
+    if not allow_non_integer and _fractions(matrix):
+        _refuse_normalised(adata, path, where, matrix)
     logger.info("%s: counts from %s", path, where)
-    var = adata.var
-    names = adata.var_names.to_numpy(dtype=str)
+    names = var.index.to_numpy(dtype=str)
     if "gene_symbols" in var.columns:
         symbols, ids = var["gene_symbols"].to_numpy(dtype=str), names
     else:
@@ -79,4 +84,55 @@ def read_h5ad_counts(
         symbols=symbols,
         ids=ids,
         feature_types=types,
+    )
+
+
+#: Layer names that hold raw counts by convention, in order of preference.
+RAW_LAYERS = ("counts", "raw_counts", "raw", "umi_counts", "count")
+
+
+def _values(matrix: object) -> np.ndarray:
+    return np.asarray(matrix.data if hasattr(matrix, "tocsr") else matrix).ravel()
+
+
+def _fractions(matrix: object) -> int:
+    """How many values of ``matrix`` are not whole numbers (0 for integer dtypes)."""
+    values = _values(matrix)
+    if values.dtype.kind != "f":
+        return 0
+    finite = values[np.isfinite(values)]
+    return int(np.count_nonzero(finite != np.round(finite)))
+
+
+def _refuse_normalised(adata: ad.AnnData, path: Path, where: str, matrix: object) -> None:
+    """Raise for non-integer counts, naming a layer (or ``.raw``) that holds integer counts."""
+    values = _values(matrix)
+    example = values[np.isfinite(values) & (values != np.round(values))]
+    shown = f" (e.g. {example[0]:g})" if example.size else ""
+    candidates = [
+        (name, adata.layers[name])
+        for name in sorted(adata.layers, key=lambda n: (n.lower() not in RAW_LAYERS, n))
+        if name.lower() in RAW_LAYERS or "count" in name.lower()
+    ]
+    if adata.raw is not None and "raw" not in adata.layers:
+        candidates.append(("raw", adata.raw.X))
+    for name, counts in candidates:
+        values = _values(counts)
+        if counts is None or _fractions(counts) or (values.size and values.min() < 0):
+            continue
+        place = ".raw" if name == "raw" and name not in adata.layers else f"layers[{name!r}]"
+        raise ScingestError(
+            f"{where} holds {_fractions(matrix)} non-integer value(s){shown}: it is normalised, "
+            f"but {place} holds integer counts: set h5ad_layer: {name} (in the config, or for "
+            "one sample in a sheet column of the same name) to read the raw counts",
+            path=path,
+        )
+    found = ", ".join(adata.layers) or "none"
+    raise ScingestError(
+        f"{where} holds {_fractions(matrix)} non-integer value(s){shown} and no layer holds "
+        f"integer counts (layers here: {found}; .raw: "
+        f"{'not integer' if adata.raw is not None else 'none'}): expected raw integer counts; "
+        "set h5ad_layer to the layer that holds them, or allow_non_integer: true to accept "
+        "normalised data",
+        path=path,
     )

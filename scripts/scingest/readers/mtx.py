@@ -14,7 +14,6 @@ import csv
 import logging
 from os import PathLike
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -25,6 +24,7 @@ from ..errors import ScingestError
 from ..files import decompression_errors, open_binary
 from ..formats import mtx_name_files, tenx_files, tenx_folder, triplet_files
 from ._features import RawCounts, check_counts
+from ._orientation import Orientation, check_value, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -55,25 +55,36 @@ def read_tenx_triplet(
 def read_mtx(
     path: str | PathLike[str],
     *,
-    orientation: Literal["genes_x_cells", "cells_x_genes"] = "genes_x_cells",
+    orientation: Orientation = "auto",
     dtype: str = "float32",
     allow_non_integer: bool = False,
 ) -> RawCounts:
     """Read a plain Matrix Market file with its ``<name>_rows`` and ``<name>_cols`` files.
 
-    With ``orientation="genes_x_cells"`` (the default) rows are genes and columns cells.
-    A names file with two or more columns gives gene ids (first) and symbols (second).
+    With ``orientation="genes_x_cells"`` rows are genes and columns cells; ``auto`` tells
+    from the names (see :func:`scingest.readers.read_counts`). A names file with two or
+    more columns gives gene ids (first) and symbols (second).
     """
+    check_value(orientation)
     files = mtx_name_files(path)
-    genes_file, cells_file = files["rows"], files["cols"]
+    tables = {role: _read_table(files[role]) for role in ("rows", "cols")}
+
+    def names(table: pd.DataFrame) -> np.ndarray:
+        return table.iloc[:, 1 if table.shape[1] >= 2 else 0].to_numpy(dtype=str)
+
+    orientation = resolve(
+        path,
+        rows=names(tables["rows"]),
+        cols=names(tables["cols"]),
+        orientation=orientation,
+        row_label=f"the rows ({files['rows'].name})",
+        col_label=f"the columns ({files['cols'].name})",
+    )
+    genes_role, cells_role = ("rows", "cols")
     if orientation == "cells_x_genes":
-        genes_file, cells_file = cells_file, genes_file
-    elif orientation != "genes_x_cells":
-        raise ScingestError(
-            f"orientation must be genes_x_cells or cells_x_genes, not {orientation!r}"
-        )
-    raw = _features_table(genes_file)
-    barcodes = _barcodes(cells_file)
+        genes_role, cells_role = cells_role, genes_role
+    raw = _features_table(files[genes_role], tables[genes_role])
+    barcodes = tables[cells_role].iloc[:, 0].to_numpy(dtype=str)
     shape = (len(raw.symbols), len(barcodes))
     if orientation == "cells_x_genes":
         shape = shape[::-1]
@@ -152,13 +163,13 @@ def _barcodes(path: Path) -> np.ndarray:
     return _read_table(path).iloc[:, 0].to_numpy(dtype=str)
 
 
-def _features_table(path: Path) -> RawCounts:
+def _features_table(path: Path, table: pd.DataFrame | None = None) -> RawCounts:
     """Ids, symbols and feature types from a 10x features/genes file (1, 2 or 3+ columns).
 
     One column gives names only; two give id and symbol (CellRanger 2); three or more give
-    id, symbol and feature type (CellRanger 3).
+    id, symbol and feature type (CellRanger 3). ``table`` is the file already read.
     """
-    table = _read_table(path)
+    table = _read_table(path) if table is None else table
     n = table.shape[1]
     ids = table.iloc[:, 0].to_numpy(dtype=str) if n >= 2 else None
     symbols = table.iloc[:, 1 if n >= 2 else 0].to_numpy(dtype=str)
