@@ -322,7 +322,9 @@ def _same_genes_checkpoints(tmp_path, genes_of, compression, seed=9):
         path = tmp_path / f"{name}.csv"
         write_dense(path, genes, [f"C{i}-1" for i in range(n_cells)], matrix.astype(np.int64))
         out = tmp_path / f"{name}.h5ad"
-        write_h5ad(build_sample(path, sample=name), out, compression=compression)
+        # G1/C0-1 names say nothing about the orientation: the file is written genes x cells
+        adata = build_sample(path, sample=name, orientation="genes_x_cells")
+        write_h5ad(adata, out, compression=compression)
         paths[name], counts[name] = out, matrix
     return paths, counts
 
