@@ -19,7 +19,13 @@ from .files import atomic_path
 from .formats import detect_format, input_files
 from .h5stream import GZIP_LEVEL, Compression, workers, write_csr
 from .provenance import file_provenance, h5ad_safe, package_versions
-from .qc import compute_qc_metrics, flag_genes, flag_outliers, gene_set_patterns
+from .qc import (
+    compute_qc_metrics,
+    flag_doublets,
+    flag_genes,
+    flag_outliers,
+    gene_set_patterns,
+)
 from .readers import read_counts
 
 logger = logging.getLogger(__name__)
@@ -42,6 +48,7 @@ def build_sample(
     gene_set_regex: Mapping[str, str | None] | None = None,
     percent_top: Sequence[int] = (20, 50, 100),
     outlier_limits: Mapping[str, float | None] | None = None,
+    doublets: Literal["none", "scrublet"] = "none",
 ) -> ad.AnnData:
     """Read one sample and annotate it to the checkpoint data contract.
 
@@ -52,7 +59,8 @@ def build_sample(
     ``var_names``, ``other_features`` and ``h5ad_layer`` are passed to
     :func:`scingest.readers.read_counts`. Outlier cells are flagged (``outlier_*``, ``qc_pass``)
     by :func:`scingest.qc.flag_outliers` with ``outlier_limits`` as its keyword arguments;
-    no cell is removed.
+    no cell is removed. ``doublets="scrublet"`` also scores doublets
+    (:func:`scingest.qc.flag_doublets`: ``doublet_score``, ``predicted_doublet``).
     """
     metadata = dict(metadata or {})
     clash = [k for k in metadata if is_reserved_column(k)]
@@ -101,6 +109,9 @@ def build_sample(
     compute_qc_metrics(adata, percent_top=percent_top)
     outlier_limits = dict(outlier_limits or {})
     thresholds = flag_outliers(adata, **outlier_limits)
+    doublet_limits = flag_doublets(adata, doublets)
+    if doublet_limits is not None:
+        thresholds["doublet"] = doublet_limits
     adata.uns["scingest"] = h5ad_safe(
         {
             "sample": sample,
@@ -120,6 +131,7 @@ def build_sample(
                 "gene_set_regex": patterns,
                 "percent_top": list(percent_top),
                 "outlier_limits": outlier_limits,
+                "doublets": doublets,
             },
             "genes_flagged": flagged,
             "qc_thresholds": thresholds,
