@@ -37,9 +37,10 @@ MAX_LEGEND = 12
 #: said in the title): beyond it points only overplot each other, and a uniform subset
 #: keeps the density truthful.
 MAX_SCATTER = 20_000
-#: Per-sample violins draw at most this many jittered cells of each kind (passing, flagged
-#: here), behind the violin, so that the violin stays visible at 100,000 cells.
-MAX_JITTER = 2_000
+#: Per-sample violins draw at most this many jittered cells (a uniform random subset, so
+#: passing and flagged cells keep their proportions), behind the violin, so that the
+#: violin stays visible at 100,000 cells.
+MAX_JITTER = 3_000
 
 
 def plural(n: int, word: str) -> str:
@@ -330,6 +331,10 @@ def plot_barcode_rank(
     ax.set_xscale("log")
     ax.set_yscale("log")
     _plain_log_axes(ax)
+    if max((len(frame) for frame in obs.values()), default=0) > 10_000:
+        from matplotlib.ticker import LogLocator
+
+        ax.xaxis.set_major_locator(LogLocator())  # 1, 10, 100, ...: 1-2-5 labels would collide
     ax.set_xlabel("barcode rank (cells sorted by total counts)")
     ax.set_ylabel("total counts per cell")
     ax.grid(alpha=0.3, which="major")
@@ -404,6 +409,7 @@ def plot_sample(
     grid = fig.add_gridspec(2, 4)
     rng = np.random.default_rng(0)
     failed = ~obs["qc_pass"].to_numpy(dtype=bool)
+    drawn = subsample(len(obs), MAX_JITTER)  # the same cells in every panel
     for j, (metric, label, log, flag) in enumerate(VIOLIN_METRICS):
         ax = fig.add_subplot(grid[0, j])
         values = _scale(obs[metric].to_numpy(), log)
@@ -419,14 +425,12 @@ def plot_sample(
             parts[key].set_zorder(4)
         jitter = rng.uniform(-0.25, 0.25, len(values))
         flagged_here = obs[flag].to_numpy(dtype=bool)
-        drawn = 0
-        for cells, size, colour in (
-            (~failed, 3, "0.3"),
-            (failed & ~flagged_here, 6, "0.6"),
-            (flagged_here, 10, FLAG_COLOUR),
+        for cells, size, colour, zorder in (
+            (~failed, 3, "0.3", 1),
+            (failed & ~flagged_here, 6, "0.6", 1),
+            (flagged_here, 10, FLAG_COLOUR, 2),
         ):
-            idx = np.flatnonzero(cells)[subsample(int(cells.sum()), MAX_JITTER, seed=j)]
-            drawn += len(idx)
+            idx = drawn[cells[drawn]]
             ax.scatter(
                 jitter[idx],
                 values[idx],
@@ -434,13 +438,13 @@ def plot_sample(
                 color=colour,
                 linewidths=0,
                 rasterized=True,
-                zorder=1 if colour != FLAG_COLOUR else 2,
-                label=f"flagged here ({int(flagged_here.sum()):,})"
-                if colour == FLAG_COLOUR
-                else None,
+                zorder=zorder,
+                label=f"flagged here ({int(flagged_here.sum()):,})" if zorder == 2 else None,
             )
-        if drawn < len(values):
-            ax.set_xlabel(f"{drawn:,} of {len(values):,} cells drawn", fontsize="small")
+        if len(drawn) < len(values):
+            ax.set_xlabel(
+                f"{len(drawn):,} of {len(values):,} cells drawn at random", fontsize="small"
+            )
         for value in limits.get(flag, []):
             if np.isfinite(value) and value > 0:
                 y = _scale(np.array([value]), log)[0]
