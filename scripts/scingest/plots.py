@@ -497,6 +497,11 @@ def plot_doublet_scores(obs: pd.DataFrame, limit: Sequence[float] | None, ax: Ax
         ax.text(0.5, 0.5, "not scored (too few cells)", ha="center", transform=ax.transAxes)
     if limit is not None and np.isfinite(limit[1]):
         ax.axvline(limit[1], color=LIMIT_COLOUR, linestyle="--", linewidth=1.2)
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("doublet score (scrublet)")
     ax.set_ylabel("cells (log scale)")
     ax.set_title(f"doublet: {plural(called, 'cell')} called")

@@ -235,7 +235,8 @@ def flag_outliers(
                     THRESHOLD_METRICS[flag],
                 )
             if flag == "outlier_mt" and upper < MIN_LIMIT_PCT_MT:
-                logger.warning(
+                logger.log(
+                    logging.WARNING if degenerate else logging.INFO,
                     "outlier_mt: %s MADs above the median %% mito (%.4g, MAD %.4g%s) give "
                     "%.4g%%, below what counts can support: the limit is the floor %g%% "
                     "(lower it with qc_max_pct_mt)",
