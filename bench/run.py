@@ -5,8 +5,8 @@ Usage::
     .venv/bin/python bench/run.py [PART ...] [--repeat N]
 
 PARTs: reader, tenx, sample, merge, merge-scale, compression, workflow, demo, firstrun,
-collection. ``--small`` runs the merge parts on small data (to check that they work; the
-figures mean nothing).
+collection, doublets. ``--small`` runs the merge parts on small data (to check that they
+work; the figures mean nothing).
 
 No part named: all of them. Every candidate runs in a fresh subprocess; its wall time is
 taken around the subprocess (and, where a part of it is the point, inside it), its peak
@@ -46,6 +46,7 @@ PARTS = (
     "demo",
     "firstrun",
     "collection",
+    "doublets",
 )
 #: collection part: cells in the whole store (``--collection-cells``), split over this many
 #: samples (a quarter of them is the small store whose peak RSS the full one is held to)
@@ -214,6 +215,36 @@ def part_sample(repeat: int) -> None:
     print(f"  => one sample end to end: {res['call'] / g:.2f}x gzip -dc (target <= 3x)")
     print("  (numba first compile and cache loading excluded: warmed on a tiny sample)")
     out.unlink(missing_ok=True)
+
+
+def part_doublets(repeat: int) -> None:
+    """The time ``doublets: scrublet`` adds to one sample's job (build_sample), as a ratio
+    against the same job without it. ``SCINGEST_BENCH_SMALL=1``: a 2,000-cell sample
+    instead of the seed one (a quick check that the part runs)."""
+    from data import seed_counts, seed_csv_gz, tiny_csv_gz, write_csv_gz
+
+    if os.environ.get("SCINGEST_BENCH_SMALL"):
+        path = BENCH / "data" / "doublets_small.csv.gz"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_csv_gz(path, *seed_counts(n_cells=2_000, n_genes=5_000, seed=2))
+    else:
+        path = seed_csv_gz()
+    tiny = tiny_csv_gz()
+    print(f"\n[doublets] build_sample without and with doublets: scrublet, on {path.name}")
+    run(child("warm", str(tiny)), label="numba warm-up")
+    res = {
+        method: best(child("doublets", str(path), str(tiny), method), label=method, repeat=repeat)
+        for method in ("none", "scrublet")
+    }
+    none, scrub = res["none"]["call"], res["scrublet"]["call"]
+    line("build_sample, doublets: none (baseline)", none, res["none"]["peak"])
+    line("build_sample, doublets: scrublet", scrub, res["scrublet"]["peak"], f"{scrub / none:.2f}x")
+    print(
+        f"  => scrublet adds {scrub - none:.1f} s per sample of {res['scrublet']['cells']:,} "
+        f"cells ({scrub / none:.2f}x the job without it); "
+        f"{res['scrublet']['doublets']:,} cells called doublets"
+    )
 
 
 def _merge_sets() -> dict[str, tuple[Path, str, float]]:
@@ -639,6 +670,14 @@ def run_child(name: str, args: list[str]) -> dict[str, Any]:
         write_h5ad(adata, args[2], compression="gzip")
         t3 = time.perf_counter()
         return {"call": t3 - t1, "read": read, "qc": t2 - t1 - read, "write": t3 - t2}
+    if name == "doublets":
+        from scingest.sample import build_sample
+
+        build_sample(args[1], sample="warm")  # numba caches: our kernel and scanpy's QC
+        t1 = time.perf_counter()
+        adata = build_sample(args[0], sample="S1", doublets=args[2])
+        called = adata.obs["predicted_doublet"].sum() if args[2] == "scrublet" else 0
+        return {"call": time.perf_counter() - t1, "cells": adata.n_obs, "doublets": int(called)}
     if name == "write":
         import anndata as ad
 

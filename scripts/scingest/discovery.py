@@ -32,6 +32,8 @@ RESERVED_OBS_COLUMNS = frozenset(
         "log1p_n_genes_by_counts",
         "total_counts",
         "log1p_total_counts",
+        "doublet_score",
+        "predicted_doublet",
     }
 )
 _RESERVED_OBS_PATTERNS = (

@@ -33,6 +33,26 @@ FLAG_COLOUR = "#C44E52"
 LIMIT_COLOUR = "#D62728"
 #: Up to this many samples, plots name each sample in a legend.
 MAX_LEGEND = 12
+#: Scatter plots draw at most this many cells (a uniform random subset with a fixed seed,
+#: said in the title): beyond it points only overplot each other, and a uniform subset
+#: keeps the density truthful.
+MAX_SCATTER = 20_000
+#: Per-sample violins draw at most this many jittered cells (a uniform random subset, so
+#: passing and flagged cells keep their proportions), behind the violin, so that the
+#: violin stays visible at 100,000 cells.
+MAX_JITTER = 3_000
+
+
+def plural(n: int, word: str) -> str:
+    """``"1 sample"``, ``"2 samples"`` (with thousands separators)."""
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def subsample(n: int, limit: int, *, seed: int = 0) -> np.ndarray:
+    """Sorted indices of at most ``limit`` of ``n`` items, uniformly at random (fixed seed)."""
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
 
 
 def _pyplot():
@@ -174,7 +194,7 @@ def plot_violins(
         bbox_to_anchor=(0, 1.01),
         ncol=min(len(labels), 6),
         frameon=False,
-        title=f"Per-cell QC metrics of {n} samples{by}",
+        title=f"Per-cell QC metrics of {plural(n, 'sample')}{by}",
         alignment="left",
     )
     _save(fig, out)
@@ -189,17 +209,26 @@ def plot_counts_vs_genes(
     ax: Axes | None = None,
 ) -> None:
     """Total counts against genes detected per cell (log-log), coloured by % mito; cells
-    that fail QC are ringed in red; a sample's count and gene limits are dashed lines."""
+    that fail QC are ringed in red; a sample's count and gene limits are dashed lines.
+
+    Above :data:`MAX_SCATTER` cells a uniform random subset is drawn (said in the title).
+    The red rings lie under the points, so they show where failing cells stand apart and
+    never hide the cloud of passing cells; the legend counts all failing cells.
+    """
     plt = _pyplot()
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(7.5, 6), layout="constrained")
+    n_cells = len(obs)
+    shown = subsample(n_cells, MAX_SCATTER)
+    all_failed = ~obs["qc_pass"].to_numpy(dtype=bool)
+    obs = obs.iloc[shown]
     mt = obs["pct_counts_mt"].to_numpy(dtype=float)
     vmax = max(float(np.nanpercentile(mt, 99)) if len(mt) else 1.0, 1.0)
     order = np.argsort(mt)
     x = obs["total_counts"].to_numpy(dtype=float)[order]
     y = obs["n_genes_by_counts"].to_numpy(dtype=float)[order]
-    size = 12 if len(obs) < 5000 else 3
+    size = 12 if len(obs) < 5000 else 2
     points = ax.scatter(
         x,
         y,
@@ -210,17 +239,20 @@ def plot_counts_vs_genes(
         s=size,
         linewidths=0,
         rasterized=True,
+        zorder=2,
     )
     failed = ~obs["qc_pass"].to_numpy(dtype=bool)[order]
     if failed.any():
         ax.scatter(
             x[failed],
             y[failed],
-            s=size * 3,
+            s=size * 4,
             facecolors="none",
             edgecolors=FLAG_COLOUR,
             linewidths=0.8,
-            label=f"fails QC ({int(failed.sum())} cells)",
+            rasterized=True,
+            zorder=1,
+            label=f"fails QC ({plural(int(all_failed.sum()), 'cell')})",
         )
         ax.legend(loc="upper left", frameon=False)
     ax.set_xscale("log")
@@ -241,6 +273,8 @@ def plot_counts_vs_genes(
         extend="max",
     )
     cax.xaxis.set_label_position("top")
+    if len(shown) < n_cells:
+        title = f"{title}; {len(shown):,} of {n_cells:,} cells drawn at random".lstrip("; ")
     if title:
         ax.set_title(title)
     if fig is not None and out is not None:
@@ -297,6 +331,10 @@ def plot_barcode_rank(
     ax.set_xscale("log")
     ax.set_yscale("log")
     _plain_log_axes(ax)
+    if max((len(frame) for frame in obs.values()), default=0) > 10_000:
+        from matplotlib.ticker import LogLocator
+
+        ax.xaxis.set_major_locator(LogLocator())  # 1, 10, 100, ...: 1-2-5 labels would collide
     ax.set_xlabel("barcode rank (cells sorted by total counts)")
     ax.set_ylabel("total counts per cell")
     ax.grid(alpha=0.3, which="major")
@@ -309,7 +347,7 @@ def plot_barcode_rank(
         loc="lower left",
     )
     if fig is not None:
-        ax.set_title(f"Barcode rank, {len(obs)} samples")
+        ax.set_title(f"Barcode rank, {plural(len(obs), 'sample')}")
         if out is not None:
             _save(fig, out)
 
@@ -350,7 +388,8 @@ def plot_cells(
         ax.set_ylabel(what)
         ax.margins(x=0.15)
         ax.grid(axis="x", alpha=0.3)
-    left.set_title(f"Cells per sample ({n} samples, {int(passing.sum() + flagged.sum()):,} cells)")
+    total = int(passing.sum() + flagged.sum())
+    left.set_title(f"Cells per sample ({plural(n, 'sample')}, {plural(total, 'cell')})")
     right.set_title(f"Cells per {group_by or 'group'}")
     fig.legend(*left.get_legend_handles_labels(), loc="outside upper right", ncol=2)
     _save(fig, out)
@@ -370,6 +409,7 @@ def plot_sample(
     grid = fig.add_gridspec(2, 4)
     rng = np.random.default_rng(0)
     failed = ~obs["qc_pass"].to_numpy(dtype=bool)
+    drawn = subsample(len(obs), MAX_JITTER)  # the same cells in every panel
     for j, (metric, label, log, flag) in enumerate(VIOLIN_METRICS):
         ax = fig.add_subplot(grid[0, j])
         values = _scale(obs[metric].to_numpy(), log)
@@ -377,19 +417,34 @@ def plot_sample(
         parts = ax.violinplot([spread], positions=[0], widths=0.8, showmedians=True)
         for body in parts["bodies"]:
             body.set_facecolor(PASS_COLOUR)
-            body.set_alpha(0.35)
+            body.set_edgecolor("black")
+            body.set_alpha(0.45)
+            body.set_zorder(3)
+        for key in ("cmedians", "cmins", "cmaxes", "cbars"):
+            parts[key].set_color("black")
+            parts[key].set_zorder(4)
         jitter = rng.uniform(-0.25, 0.25, len(values))
         flagged_here = obs[flag].to_numpy(dtype=bool)
-        ax.scatter(jitter[~failed], values[~failed], s=3, color="0.3", linewidths=0)
-        ax.scatter(jitter[failed], values[failed], s=6, color="0.6", linewidths=0)
-        ax.scatter(
-            jitter[flagged_here],
-            values[flagged_here],
-            s=10,
-            color=FLAG_COLOUR,
-            linewidths=0,
-            label=f"flagged here ({int(flagged_here.sum())})",
-        )
+        for cells, size, colour, zorder in (
+            (~failed, 3, "0.3", 1),
+            (failed & ~flagged_here, 6, "0.6", 1),
+            (flagged_here, 10, FLAG_COLOUR, 2),
+        ):
+            idx = drawn[cells[drawn]]
+            ax.scatter(
+                jitter[idx],
+                values[idx],
+                s=size,
+                color=colour,
+                linewidths=0,
+                rasterized=True,
+                zorder=zorder,
+                label=f"flagged here ({int(flagged_here.sum()):,})" if zorder == 2 else None,
+            )
+        if len(drawn) < len(values):
+            ax.set_xlabel(
+                f"{len(drawn):,} of {len(values):,} cells drawn at random", fontsize="small"
+            )
         for value in limits.get(flag, []):
             if np.isfinite(value) and value > 0:
                 y = _scale(np.array([value]), log)[0]
@@ -413,9 +468,15 @@ def plot_sample(
     plot_counts_vs_genes(
         obs, limits=limits, ax=fig.add_subplot(grid[1, :2]), title="counts vs genes"
     )
+    doublets = "doublet_score" in obs.columns
     plot_barcode_rank(
-        {sample: obs}, limits={sample: limits}, ax=fig.add_subplot(grid[1, 2:]), group_by=None
+        {sample: obs},
+        limits={sample: limits},
+        ax=fig.add_subplot(grid[1, 2] if doublets else grid[1, 2:]),
+        group_by=None,
     )
+    if doublets:
+        plot_doublet_scores(obs, limits.get("doublet"), fig.add_subplot(grid[1, 3]))
     n_pass = int((~failed).sum())
     fig.suptitle(
         f"{sample}: {len(obs):,} cells, {n_pass:,} pass QC "
@@ -423,6 +484,27 @@ def plot_sample(
         fontsize="x-large",
     )
     _save(fig, out)
+
+
+def plot_doublet_scores(obs: pd.DataFrame, limit: Sequence[float] | None, ax: Axes) -> None:
+    """Histogram of scrublet's doublet scores, with its threshold and the cells it calls."""
+    scores = obs["doublet_score"].to_numpy(dtype=float)
+    called = int(obs["predicted_doublet"].sum()) if "predicted_doublet" in obs else 0
+    finite = scores[np.isfinite(scores)]
+    if len(finite):
+        ax.hist(finite, bins=50, color=PASS_COLOUR, log=True)
+    else:
+        ax.text(0.5, 0.5, "not scored (too few cells)", ha="center", transform=ax.transAxes)
+    if limit is not None and np.isfinite(limit[1]):
+        ax.axvline(limit[1], color=LIMIT_COLOUR, linestyle="--", linewidth=1.2)
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("doublet score (scrublet)")
+    ax.set_ylabel("cells (log scale)")
+    ax.set_title(f"doublet: {plural(called, 'cell')} called")
 
 
 def plot_overview(
@@ -439,7 +521,9 @@ def plot_overview(
     plot_violins(obs, limits, violins, group_by=group_by)
     every = pd.concat(list(obs.values()), ignore_index=True)
     plot_counts_vs_genes(
-        every, counts_vs_genes, title=f"All cells of {len(obs)} samples ({len(every):,} cells)"
+        every,
+        counts_vs_genes,
+        title=f"All cells of {plural(len(obs), 'sample')} ({plural(len(every), 'cell')})",
     )
     plot_barcode_rank(obs, barcode_rank, group_by=group_by)
     plot_cells(obs, cells, group_by=group_by)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from typing import Literal
@@ -11,6 +12,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import ScingestError
+
+logger = logging.getLogger(__name__)
 
 #: Gene-set regexes per organism, as in the scanpy preprocessing tutorial.
 GENE_SETS: dict[str, dict[str, str]] = {
@@ -110,17 +113,44 @@ OUTLIER_DEFAULTS: dict[str, float | None] = {
 }
 
 
+#: The % mito limit that MADs give is never below this (a floor; ``qc_max_pct_mt`` still caps
+#: it). See :func:`flag_outliers` for why.
+MIN_LIMIT_PCT_MT = 2.0
+#: MeanAD x this is on the scale of the MAD for normal data (0.6745 / 0.7979): the fallback
+#: of the modified z-score (Iglewicz and Hoaglin) when the MAD is 0.
+MEANAD_TO_MAD = 0.8453
+
+
+def robust_spread(values: np.ndarray) -> tuple[float, float, bool]:
+    """Median, spread and whether the MAD was degenerate, of ``values``.
+
+    The spread is the unscaled median absolute deviation (MAD). When it is 0 (more than half
+    the cells share one value, e.g. single-nucleus data where most nuclei have no mito
+    counts) it is replaced by ``0.8453 x`` the mean absolute deviation from the median,
+    which is on the MAD's scale for normal data and is 0 only when every value is equal: so
+    a number of MADs still moves the limit. The third value is True in that case.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return 0.0, 0.0, True
+    median = float(np.median(values))
+    deviation = np.abs(values - median)
+    mad = float(np.median(deviation))
+    if mad > 0:
+        return median, mad, False
+    return median, MEANAD_TO_MAD * float(deviation.mean()), True
+
+
 def mad_limits(values: np.ndarray, nmads: float, *, side: str = "both") -> tuple[float, float]:
     """``median -/+ nmads * MAD`` of ``values`` (unscaled median absolute deviation).
 
-    ``side="upper"`` gives ``-inf`` as the lower limit. With a MAD of 0 (more than half the
-    cells share one value) the limits are the median itself.
+    ``side="upper"`` gives ``-inf`` as the lower limit. With a MAD of 0 the spread of
+    :func:`robust_spread` (mean absolute deviation) is used; when every value is equal the
+    limits are the median itself.
     """
-    values = np.asarray(values, dtype=np.float64)
-    median = float(np.median(values))
-    mad = float(np.median(np.abs(values - median)))
-    lower = median - nmads * mad if side == "both" else -np.inf
-    return lower, median + nmads * mad
+    median, spread, _ = robust_spread(values)
+    lower = median - nmads * spread if side == "both" else -np.inf
+    return lower, median + nmads * spread
 
 
 def _pct_top20(adata: ad.AnnData) -> np.ndarray:
@@ -140,8 +170,8 @@ def _pct_top20(adata: ad.AnnData) -> np.ndarray:
 def flag_outliers(
     adata: ad.AnnData,
     *,
-    nmads: float = 5.0,
-    nmads_mt: float = 3.0,
+    nmads: float | None = 5.0,
+    nmads_mt: float | None = 3.0,
     max_pct_mt: float | None = 8.0,
     min_counts: float | None = None,
     max_counts: float | None = None,
@@ -156,7 +186,21 @@ def flag_outliers(
     ``outlier_top20`` (``pct_counts_in_top_20_genes`` beyond ``nmads`` MADs), ``outlier_mt``
     (``pct_counts_mt`` above ``nmads_mt`` MADs, or above ``max_pct_mt``) and ``qc_pass``
     (no flag). Needs the metrics of :func:`compute_qc_metrics`; ``None`` leaves a hard
-    limit out.
+    limit out, and ``nmads``/``nmads_mt`` ``None`` leave the MAD limits out.
+
+    **Degenerate distributions.** The MAD of a metric that most cells share is 0 (single
+    nuclei: most have no mito count at all, the median and the MAD of % mito are 0), and
+    ``median + n x MAD`` would flag every cell with a single count. Two safeguards, each
+    written to the log when it acts:
+
+    - a MAD of 0 is replaced by the mean absolute deviation on the MAD's scale
+      (:func:`robust_spread`, the modified z-score's fallback), so ``nmads`` still moves
+      the limit;
+    - the MAD limit of % mito is never below :data:`MIN_LIMIT_PCT_MT` (2%): % mito moves in
+      steps of ``100 / total counts``, so in a cell of a few hundred counts 1-2 mito counts
+      are 0.2-2%, counting noise rather than a sign of a broken cell (the fixed limits of
+      scanpy's and sctk's tutorials are 5-20%). ``max_pct_mt`` still caps the limit, so a
+      stricter one stays possible.
 
     Returns
     -------
@@ -179,9 +223,41 @@ def flag_outliers(
     limits: dict[str, list[float]] = {}
     for flag, (metric, side) in OUTLIER_METRICS.items():
         n = nmads_mt if flag == "outlier_mt" else nmads
-        lower, upper = mad_limits(obs[metric].to_numpy(), n, side=side)
-        if metric.startswith("log1p_"):
-            lower, upper = float(np.expm1(lower)), float(np.expm1(upper))
+        lower, upper = -np.inf, np.inf
+        if n is not None:
+            median, spread, degenerate = robust_spread(obs[metric].to_numpy())
+            lower = median - n * spread if side == "both" else -np.inf
+            upper = median + n * spread
+            if metric.startswith("log1p_"):
+                lower, upper = float(np.expm1(lower)), float(np.expm1(upper))
+            if degenerate:
+                logger.warning(
+                    "%s: the MAD of %s is 0 (median %.4g, a degenerate distribution): its "
+                    "limits use %g x the mean absolute deviation instead (%s MADs: %.4g to "
+                    "%.4g on %s)",
+                    flag,
+                    metric,
+                    median,
+                    MEANAD_TO_MAD,
+                    f"{n:g}",
+                    lower,
+                    upper,
+                    THRESHOLD_METRICS[flag],
+                )
+            if flag == "outlier_mt" and upper < MIN_LIMIT_PCT_MT:
+                logger.log(
+                    logging.WARNING if degenerate else logging.INFO,
+                    "outlier_mt: %s MADs above the median %% mito (%.4g, MAD %.4g%s) give "
+                    "%.4g%%, below what counts can support: the limit is the floor %g%% "
+                    "(lower it with qc_max_pct_mt)",
+                    f"{n:g}",
+                    median,
+                    spread,
+                    ", degenerate" if degenerate else "",
+                    upper,
+                    MIN_LIMIT_PCT_MT,
+                )
+                upper = MIN_LIMIT_PCT_MT
         hard_lower, hard_upper = hard[flag]
         if hard_lower is not None:
             lower = max(lower, float(hard_lower))
@@ -192,3 +268,66 @@ def flag_outliers(
         limits[flag] = [float(lower), float(upper)]
     obs["qc_pass"] = ~obs[list(OUTLIER_METRICS)].any(axis=1)
     return limits
+
+
+#: Doublet detection methods (config ``doublets``).
+DOUBLET_METHODS = ("none", "scrublet")
+#: Seed of scrublet's simulated doublets and PCA: the same input gives the same calls.
+DOUBLET_SEED = 0
+#: Fewer cells than this are too few for scrublet's 30 principal components and kNN graph.
+MIN_CELLS_DOUBLETS = 100
+
+
+def flag_doublets(
+    adata: ad.AnnData, method: str = "scrublet", *, seed: int = DOUBLET_SEED
+) -> list[float] | None:
+    """Score doublets with scanpy's ``pp.scrublet`` on the raw counts, in place.
+
+    Adds ``obs["doublet_score"]`` and ``obs["predicted_doublet"]`` (the ``doublet`` flag)
+    and clears ``qc_pass`` of predicted doublets: flagged like the outliers, never removed.
+    ``X`` must hold the raw counts (scrublet normalises a copy itself). The seed makes the
+    call deterministic for a given input. Returns ``[-inf, threshold]`` on
+    ``doublet_score`` (the limit above which a cell is called a doublet), or ``None`` for
+    ``method="none"``. A sample too small to score, or whose scores have no threshold
+    scrublet can find, gets no doublet calls, with a warning in the log.
+    """
+    if method not in DOUBLET_METHODS:
+        raise ScingestError(f"doublets must be one of {', '.join(DOUBLET_METHODS)}, not {method!r}")
+    if method == "none":
+        return None
+    obs = adata.obs
+    obs["doublet_score"] = np.full(adata.n_obs, np.nan)
+    obs["predicted_doublet"] = np.zeros(adata.n_obs, dtype=bool)
+    if adata.n_obs < MIN_CELLS_DOUBLETS:
+        logger.warning(
+            "doublets: %d cells are too few for scrublet (at least %d): no cell is called a "
+            "doublet",
+            adata.n_obs,
+            MIN_CELLS_DOUBLETS,
+        )
+        return [-np.inf, np.inf]
+    import scanpy as sc
+
+    counts = ad.AnnData(X=adata.X.copy())
+    counts.obs_names = adata.obs_names
+    sc.pp.scrublet(counts, random_state=seed, verbose=False)
+    scores = counts.obs["doublet_score"].to_numpy(dtype=np.float64)
+    obs["doublet_score"] = scores
+    threshold = (counts.uns.get("scrublet") or {}).get("threshold")
+    if threshold is None or "predicted_doublet" not in counts.obs:
+        logger.warning(
+            "doublets: scrublet found no threshold between singlet and doublet scores: "
+            "scores kept, no cell is called a doublet"
+        )
+        return [-np.inf, np.inf]
+    predicted = counts.obs["predicted_doublet"].to_numpy(dtype=bool)
+    obs["predicted_doublet"] = predicted
+    obs["qc_pass"] = obs["qc_pass"].to_numpy(dtype=bool) & ~predicted
+    logger.info(
+        "doublets: scrublet (seed %d) calls %d of %d cells doublets (score above %.3g)",
+        seed,
+        int(predicted.sum()),
+        adata.n_obs,
+        float(threshold),
+    )
+    return [-np.inf, float(threshold)]

@@ -21,7 +21,13 @@ from .files import atomic_path
 from .formats import detect_format, input_files
 from .h5stream import GZIP_LEVEL, Compression, workers, write_csr
 from .provenance import file_provenance, h5ad_safe, package_versions
-from .qc import compute_qc_metrics, flag_genes, flag_outliers, gene_set_patterns
+from .qc import (
+    compute_qc_metrics,
+    flag_doublets,
+    flag_genes,
+    flag_outliers,
+    gene_set_patterns,
+)
 from .readers import read_counts
 
 logger = logging.getLogger(__name__)
@@ -46,6 +52,7 @@ def build_sample(
     percent_top: Sequence[int] = (20, 50, 100),
     outlier_limits: Mapping[str, float | None] | None = None,
     threads: int | None = None,
+    doublets: Literal["none", "scrublet"] = "none",
 ) -> ad.AnnData:
     """Read one sample and annotate it to the checkpoint data contract.
 
@@ -58,6 +65,8 @@ def build_sample(
     by :func:`scingest.qc.flag_outliers` with ``outlier_limits`` as its keyword arguments;
     no cell is removed. ``threads`` (the job's declared threads) bounds the reader's
     helper threads, see :func:`scingest.readers.read_counts`.
+    ``doublets="scrublet"`` also scores doublets
+    (:func:`scingest.qc.flag_doublets`: ``doublet_score``, ``predicted_doublet``).
     """
     metadata = dict(metadata or {})
     clash = [k for k in metadata if is_reserved_column(k)]
@@ -111,6 +120,9 @@ def build_sample(
     compute_qc_metrics(adata, percent_top=percent_top, threads=threads)
     outlier_limits = dict(outlier_limits or {})
     thresholds = flag_outliers(adata, **outlier_limits)
+    doublet_limits = flag_doublets(adata, doublets)
+    if doublet_limits is not None:
+        thresholds["doublet"] = doublet_limits
     adata.uns["scingest"] = h5ad_safe(
         {
             "sample": sample,
@@ -131,6 +143,7 @@ def build_sample(
                 "gene_set_regex": patterns,
                 "percent_top": list(percent_top),
                 "outlier_limits": outlier_limits,
+                "doublets": doublets,
             },
             "genes_flagged": flagged,
             "qc_thresholds": thresholds,

@@ -23,6 +23,8 @@ LIMIT_COLUMNS = {
     "limit_genes_high": ("outlier_genes", 1),
     "limit_pct_mt_high": ("outlier_mt", 1),
 }
+#: Only with ``doublets: scrublet``: the doublet-score threshold scrublet chose.
+DOUBLET_LIMIT_COLUMN = "limit_doublet_score"
 
 #: Header of the MultiQC custom-content file (``*_mqc.tsv``): MultiQC reads these comments.
 MULTIQC_HEADER = """\
@@ -72,17 +74,22 @@ def sample_row(
     }
     for flag in OUTLIER_METRICS:
         row[f"cells_{flag}"] = int(obs[flag].sum())
+    if "predicted_doublet" in obs.columns:
+        row["cells_doublet"] = int(obs["predicted_doublet"].sum())
     row["cells_flagged"] = int((~obs["qc_pass"]).sum())
     row["cells_pass"] = int(obs["qc_pass"].sum())
     row["pct_cells_pass"] = 100.0 * row["cells_pass"] / max(len(obs), 1)
     for column, (flag, side) in LIMIT_COLUMNS.items():
         row[column] = float(thresholds[flag][side]) if flag in thresholds else np.nan
+    if "doublet" in thresholds:
+        row[DOUBLET_LIMIT_COLUMN] = float(thresholds["doublet"][1])
     return row
 
 
 def qc_summary(checkpoints: Mapping[str, str | PathLike[str]]) -> pd.DataFrame:
     """One row per sample: cells, genes, genes detected, median QC figures per cell, cells
-    flagged by each criterion (``cells_outlier_*``), cells flagged by any
+    flagged by each criterion (``cells_outlier_*``, and ``cells_doublet`` with doublet
+    detection), cells flagged by any
     (``cells_flagged``) and passing, and the limits the flags applied (``limit_*``; empty
     where there is none)."""
     rows = []
@@ -92,7 +99,7 @@ def qc_summary(checkpoints: Mapping[str, str | PathLike[str]]) -> pd.DataFrame:
             var = read_elem(f["var"])
         rows.append(sample_row(sample, obs, var, thresholds))
     table = pd.DataFrame(rows)
-    limits = list(LIMIT_COLUMNS)
+    limits = [c for c in (*LIMIT_COLUMNS, DOUBLET_LIMIT_COLUMN) if c in table.columns]
     table[limits] = table[limits].replace([np.inf, -np.inf], np.nan)
     return table
 

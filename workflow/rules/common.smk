@@ -146,6 +146,7 @@ def get_qc_params(wildcards):
         },
         "percent_top": list(config["percent_top"]),
         "outlier_limits": {k.removeprefix("qc_"): v for k, v in limits.items()},
+        "doublets": config["doublets"],
     }
 
 
