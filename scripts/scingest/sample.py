@@ -13,6 +13,7 @@ import h5py
 import pandas as pd
 import scipy.sparse as sp
 
+from .compat import legacy_strings, named_layers, plain_strings
 from .discovery import is_reserved_column
 from .errors import ScingestError
 from .files import atomic_path
@@ -59,6 +60,12 @@ def build_sample(
     if clash:
         raise ScingestError(
             f"metadata column(s) {', '.join(clash)} clash with columns the workflow writes"
+        )
+    slashed = [k for k in metadata if "/" in k]
+    if slashed:
+        raise ScingestError(
+            f"metadata column(s) {', '.join(slashed)} contain '/', which h5ad reads as a group "
+            "path: expected names without '/'"
         )
     if format in (None, "auto"):
         format = detect_format(path)
@@ -154,18 +161,31 @@ def write_h5ad(
     ``gzip`` is deflate level 1, and CSR ``X`` and layers are compressed in parallel with
     ISA-L (:class:`scingest.h5stream.CsrWriter`): on the seed checkpoint that writes at about
     lzf's speed at half lzf's size (bench/run.py compression). The rest is anndata's writer.
+    The file holds ``X`` and the named layers (never anndata 0.13's ``layers[None]``), and
+    strings in the legacy encoding (:func:`scingest.compat.legacy_strings`) under anndata
+    0.12 and 0.13 alike.
     """
-    matrices = {"X": adata.X, **{f"layers/{k}": v for k, v in adata.layers.items()}}
+    matrices = {"X": adata.X, **{f"layers/{k}": v for k, v in named_layers(adata).items()}}
     own = compression == "gzip" and all(sp.isspmatrix_csr(m) for m in matrices.values())
-    with atomic_path(path) as tmp:
+    obs, var = plain_strings(adata.obs), plain_strings(adata.var)
+    with atomic_path(path) as tmp, legacy_strings():
         if not own:
             comp = None if compression == "none" else compression
             opts = GZIP_LEVEL if compression == "gzip" else None
-            adata.write_h5ad(tmp, compression=comp, compression_opts=opts)
+            out = adata
+            if obs is not adata.obs or var is not adata.var:  # same matrices, plain strings
+                out = ad.AnnData(
+                    X=adata.X,
+                    obs=obs,
+                    var=var,
+                    uns=adata.uns,
+                    obsm=adata.obsm,
+                    varm=adata.varm,
+                    layers=named_layers(adata),
+                )
+            out.write_h5ad(tmp, compression=comp, compression_opts=opts)
             return
-        rest = ad.AnnData(
-            obs=adata.obs, var=adata.var, uns=adata.uns, obsm=adata.obsm, varm=adata.varm
-        )
+        rest = ad.AnnData(obs=obs, var=var, uns=adata.uns, obsm=adata.obsm, varm=adata.varm)
         rest.write_h5ad(tmp, compression="gzip", compression_opts=GZIP_LEVEL)
         with h5py.File(tmp, "r+") as f, ThreadPoolExecutor(workers()) as pool:
             if "X" in f:

@@ -15,6 +15,7 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 
+from ..compat import named_layers
 from ..errors import ScingestError
 from ._features import RawCounts, check_counts
 
@@ -45,11 +46,11 @@ def read_h5ad_counts(
     if layer is None:
         matrix = adata.X
         where = "X"
-    elif layer in adata.layers:
-        matrix = adata.layers[layer]
+    elif layer in (layers := named_layers(adata)):
+        matrix = layers[layer]
         where = f"layers[{layer!r}]"
     else:
-        found = ", ".join(adata.layers) or "none"
+        found = ", ".join(layers) or "none"
         raise ScingestError(
             f"no layer {layer!r} (layers here: {found}): expected h5ad_layer to name one, or "
             "to be null for X",
