@@ -27,9 +27,8 @@ import anndata as ad
 import pandas as pd
 import scipy.io
 
-#: The anndata settings of every scingest write. ``disallow_forward_slash_in_h5ad`` is 0.13's
-#: default and 0.12's opt-in: a ``/`` in a key is refused under both, not nested under one.
-WRITE_SETTINGS = {"allow_write_nullable_strings": False, "disallow_forward_slash_in_h5ad": True}
+#: The anndata settings of every scingest write (0.12.0 knows no other we would set).
+WRITE_SETTINGS = {"allow_write_nullable_strings": False}
 
 
 def named_layers(adata: ad.AnnData) -> dict[str, Any]:
