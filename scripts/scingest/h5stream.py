@@ -162,7 +162,8 @@ class _DeflateAppender:
 class CsrWriter:
     """Writes a CSR matrix in anndata's on-disk format, appended row block by row block.
 
-    ``indptr`` is kept in memory (8 bytes per row) and written on :meth:`close`.
+    ``indptr`` is kept in memory (8 bytes per row) and written on :meth:`close`, as int32
+    like ``indices`` while the values fit (int64 beyond 2**31 - 1 stored values).
     """
 
     def __init__(
@@ -210,6 +211,10 @@ class CsrWriter:
         self.data.close()
         self.indices.close()
         indptr = np.concatenate(self.indptr)
+        if self.nnz <= np.iinfo(np.int32).max:
+            # indptr in the indices' dtype, as scipy and anndata store CSR: scanpy 1.12's
+            # numba kernels (normalize_total) refuse int64 indptr beside int32 indices
+            indptr = indptr.astype(np.int32)
         kwargs: dict[str, Any] = {}
         if self.compression != "none":
             kwargs = {"compression": self.compression, "chunks": (min(len(indptr), OUTPUT_CHUNK),)}

@@ -64,6 +64,9 @@ def compute_qc_metrics(adata: ad.AnnData, *, percent_top: Sequence[int] = (20, 5
     """Per-cell and per-gene QC metrics in place, with ``scanpy.pp.calculate_qc_metrics``.
 
     ``percent_top`` sizes larger than the number of genes are left out (scanpy would raise).
+    ``var["mean_counts"]`` and ``var["log1p_mean_counts"]`` are float64 from the genes'
+    total counts: scanpy 1.11 gives float64, 1.12 float32 means of float32 counts, and the
+    checkpoint is the same under both.
     """
     import scanpy as sc
 
@@ -71,6 +74,9 @@ def compute_qc_metrics(adata: ad.AnnData, *, percent_top: Sequence[int] = (20, 5
     sc.pp.calculate_qc_metrics(
         adata, qc_vars=list(QC_VARS), percent_top=top, log1p=True, inplace=True
     )
+    mean = adata.var["total_counts"].to_numpy(dtype=np.float64) / max(adata.n_obs, 1)
+    adata.var["mean_counts"] = mean
+    adata.var["log1p_mean_counts"] = np.log1p(mean)
 
 
 #: Outlier flags written to ``obs``, the QC metric each one looks at, and whether the MAD
