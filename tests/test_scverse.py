@@ -6,7 +6,7 @@ scingest supports anndata 0.12 / scanpy 1.11 (Python 3.11+) and anndata 0.13 / s
 - checkpoints and merged files hold exactly ``X`` and ``layers/counts`` (anndata 0.13 lists
   ``X`` as ``layers[None]``, which a loop over layers writes out as a layer ``"None"``);
 - strings are written in the legacy encoding, which R's readers and anndata < 0.11 open;
-- what the workflow wrote under anndata 0.12 (``tests/data/generation/``, made by
+- what the workflow wrote under anndata 0.12 (``tests/fixtures/generation/``, made by
   ``python tests/test_scverse.py`` on Python 3.11) equals what this run writes;
 - R (Debian's r-base-core + r-cran-hdf5r) reads ``merged.h5ad`` with the counts Python reads;
 - a standard scanpy analysis runs on ``merged.h5ad`` of 12 GEO-style samples.
@@ -36,8 +36,8 @@ from scingest.sample import build_sample, write_h5ad
 from scingest.synthetic import synthetic_counts, write_dense
 
 ANNDATA = metadata.version("anndata")
-FIXTURE = REPO / "tests" / "data" / "generation"
-#: (GSM id, sample, cells, seed) of the fixture's workflow run (tests/data/generation)
+FIXTURE = REPO / "tests" / "fixtures" / "generation"
+#: (GSM id, sample, cells, seed) of the fixture's workflow run (tests/fixtures/generation)
 GENERATION_SAMPLES = [("GSM7000001", "Ctrl1", 12, 41), ("GSM7000002", "Pre2", 9, 42)]
 GENERATION_GENES = 30
 R_SCRIPT = REPO / "tests" / "r" / "read_merged.R"
@@ -51,9 +51,9 @@ def csr_keys(path: Path) -> list[str]:
     keys: list[str] = []
     with h5py.File(path, "r") as f:
         f.visititems(
-            lambda name, obj: keys.append(name)
-            if obj.attrs.get("encoding-type") == "csr_matrix"
-            else None
+            lambda name, obj: (
+                keys.append(name) if obj.attrs.get("encoding-type") == "csr_matrix" else None
+            )
         )
     return sorted(keys)
 
@@ -126,9 +126,7 @@ def stable_uns(uns: dict) -> Any:
 
     def drop(value: Any) -> Any:
         if isinstance(value, dict):
-            return {
-                k: drop(v) for k, v in value.items() if k not in ("versions", "path", "files")
-            }
+            return {k: drop(v) for k, v in value.items() if k not in ("versions", "path", "files")}
         return value
 
     return drop(plain(uns))
@@ -169,7 +167,7 @@ def test_named_layers_leave_out_x():
     adata.layers["counts"] = adata.X.copy()
     assert list(named_layers(adata)) == ["counts"]
     # anndata 0.13 lists X as layers[None]; 0.12 does not: named_layers is the same on both
-    assert (None in adata.layers.keys()) == ANNDATA.startswith("0.13")
+    assert (None in adata.layers) == ANNDATA.startswith("0.13")
 
 
 @pytest.mark.parametrize("compression", ["none", "lzf", "gzip"])
@@ -255,7 +253,7 @@ def test_metadata_column_with_a_slash_is_a_clear_error(tmp_path):
 
 @pytest.mark.workflow
 def test_what_anndata_012_wrote_equals_what_this_run_writes(tmp_path):
-    """tests/data/generation holds a checkpoint and the merged file the workflow wrote under
+    """tests/fixtures/generation holds a checkpoint and the merged file the workflow wrote under
     Python 3.11 / anndata 0.12; this run (0.12 or 0.13) must write the same."""
     with h5py.File(FIXTURE / "merged.h5ad", "r") as f:
         written_by = f["uns/scingest/versions/anndata"][()].decode()
@@ -363,7 +361,7 @@ def test_r_reads_merged_h5ad_with_the_counts_python_reads(twelve_samples):
 
 
 if __name__ == "__main__":
-    # Regenerate tests/data/generation under the oldest generation (Python 3.11, anndata
+    # Regenerate tests/fixtures/generation under the oldest generation (Python 3.11, anndata
     # 0.12): `.venv/bin/python tests/test_scverse.py`.
     import tempfile
 
