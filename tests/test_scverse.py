@@ -14,6 +14,7 @@ scingest supports anndata 0.12 / scanpy 1.11 (Python 3.11+) and anndata 0.13 / s
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -142,7 +143,24 @@ def assert_same_h5ad(ours: Path, theirs: Path) -> None:
         np.testing.assert_array_equal(x.toarray(), y.toarray())
     pd.testing.assert_frame_equal(a.obs, b.obs)
     pd.testing.assert_frame_equal(a.var, b.var)
-    assert stable_uns(a.uns) == stable_uns(b.uns)
+    assert_same_values(stable_uns(a.uns), stable_uns(b.uns))
+
+
+def assert_same_values(a: Any, b: Any, where: str = "uns") -> None:
+    """Equal plain values; floats (QC thresholds from log1p/expm1) to 1e-12: numpy 1.26's
+    and 2.x's transcendental functions differ in the last bit."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert sorted(a) == sorted(b), f"{where}: keys {sorted(a)} != {sorted(b)}"
+        for key in a:
+            assert_same_values(a[key], b[key], f"{where}/{key}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), f"{where}: {a} != {b}"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_values(x, y, f"{where}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert math.isclose(a, b, rel_tol=1e-12), f"{where}: {a} != {b}"
+    else:
+        assert a == b and type(a) is type(b), f"{where}: {a!r} != {b!r}"
 
 
 def write_generation_outputs(workdir: Path) -> Path:
