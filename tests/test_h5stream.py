@@ -15,7 +15,9 @@ from scingest.h5stream import OUTPUT_CHUNK, CsrWriter, same_stored, stream_rows,
 
 def _random_csr(n_rows: int, n_cols: int, nnz: int, seed: int) -> sp.csr_matrix:
     rng = np.random.default_rng(seed)
-    matrix = sp.random(n_rows, n_cols, density=nnz / (n_rows * n_cols), format="csr", rng=rng)
+    density = nnz / (n_rows * n_cols)
+    # random_state: scipy 1.13 (the lowest we support) knows no rng=
+    matrix = sp.random(n_rows, n_cols, density=density, format="csr", random_state=rng)
     matrix.data = rng.integers(1, 50, size=matrix.nnz).astype(np.float32)
     return matrix
 

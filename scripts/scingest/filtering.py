@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 from anndata.io import read_elem, sparse_dataset, write_elem
 
+from .compat import legacy_strings
 from .errors import ScingestError
 from .files import atomic_path
 from .h5stream import (
@@ -84,7 +85,7 @@ def filter_merged(
         scingest = dict(uns.get("scingest", {}))
         scingest["filter"] = stats
         uns["scingest"] = h5ad_safe(scingest)
-        with atomic_path(out) as tmp, h5py.File(tmp, "w") as g:
+        with atomic_path(out) as tmp, h5py.File(tmp, "w") as g, legacy_strings():
             g.attrs["encoding-type"] = "anndata"
             g.attrs["encoding-version"] = "0.1.0"
             write_elem(g, "obs", obs.loc[keep_cells])

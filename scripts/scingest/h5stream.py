@@ -175,9 +175,10 @@ class _DeflateAppender:
 class CsrWriter:
     """Writes a CSR matrix in anndata's on-disk format, appended row block by row block.
 
-    ``indptr`` is kept in memory (8 bytes per row) and written on :meth:`close`. gzip
-    chunks are compressed by ``pool``, else by a pool of its own of :func:`workers`
-    (``threads``) threads; ``threads=1`` compresses in the calling thread.
+    ``indptr`` is kept in memory (8 bytes per row) and written on :meth:`close`, as int32
+    like ``indices`` while the values fit (:func:`write_indptr`). gzip chunks are
+    compressed by ``pool``, else by a pool of its own of :func:`workers` (``threads``)
+    threads; ``threads=1`` compresses in the calling thread.
     """
 
     def __init__(

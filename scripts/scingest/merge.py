@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from anndata.io import read_elem, write_elem
 
+from .compat import legacy_strings
 from .errors import ScingestError
 from .files import atomic_path
 from .h5stream import (
@@ -624,7 +625,7 @@ def merge_checkpoints(
                 row.sample,
                 row.genes_filled,
             )
-    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f, legacy_strings():
         f.attrs["encoding-type"] = "anndata"
         f.attrs["encoding-version"] = "0.1.0"
         _write_obs(f, paths, plan)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .compat import legacy_strings, named_layers, plain_strings
 from .discovery import is_reserved_column
 from .errors import ScingestError
 from .files import atomic_path
@@ -73,6 +74,12 @@ def build_sample(
     if clash:
         raise ScingestError(
             f"metadata column(s) {', '.join(clash)} clash with columns the workflow writes"
+        )
+    slashed = [k for k in metadata if "/" in k]
+    if slashed:
+        raise ScingestError(
+            f"metadata column(s) {', '.join(slashed)} contain '/', which h5ad reads as a group "
+            "path: expected names without '/'"
         )
     if format in (None, "auto"):
         format = detect_format(path)
@@ -184,23 +191,34 @@ def write_h5ad(
     writes at about lzf's speed at half lzf's size, bench/run.py compression). A layer equal
     to ``X`` (the counts) is stored once, as an HDF5 hard link to ``X``'s group: every HDF5
     reader follows it, and anndata reads it as a second, independent array. The rest is
-    anndata's writer.
+    anndata's writer. The file holds ``X`` and the named layers (never anndata 0.13's
+    ``layers[None]``), and strings in the legacy encoding
+    (:func:`scingest.compat.legacy_strings`) under anndata 0.12 and 0.13 alike.
     ``threads``: compressing threads (the calling thread only stores the chunks); ``1``
     compresses in the calling thread; ``None``: every CPU the process may use.
     """
-    # anndata 0.13 lists X as layers[None]: never a layer named "None"
-    layers = {f"layers/{k}": v for k, v in adata.layers.items() if k is not None}
-    matrices = {"X": adata.X, **layers}
+    layers = named_layers(adata)
+    matrices = {"X": adata.X, **{f"layers/{k}": v for k, v in layers.items()}}
     own = all(sp.isspmatrix_csr(m) for m in matrices.values())
     comp = None if compression == "none" else compression
     opts = GZIP_LEVEL if compression == "gzip" else None
-    with atomic_path(path) as tmp:
+    obs, var = plain_strings(adata.obs), plain_strings(adata.var)
+    with atomic_path(path) as tmp, legacy_strings():
         if not own:
-            adata.write_h5ad(tmp, compression=comp, compression_opts=opts)
+            out = adata
+            if obs is not adata.obs or var is not adata.var:  # same matrices, plain strings
+                out = ad.AnnData(
+                    X=adata.X,
+                    obs=obs,
+                    var=var,
+                    uns=adata.uns,
+                    obsm=adata.obsm,
+                    varm=adata.varm,
+                    layers=layers,
+                )
+            out.write_h5ad(tmp, compression=comp, compression_opts=opts)
             return
-        rest = ad.AnnData(
-            obs=adata.obs, var=adata.var, uns=adata.uns, obsm=adata.obsm, varm=adata.varm
-        )
+        rest = ad.AnnData(obs=obs, var=var, uns=adata.uns, obsm=adata.obsm, varm=adata.varm)
         rest.write_h5ad(tmp, compression=comp, compression_opts=opts)
         n = workers(threads) if compression == "gzip" else 1
         with h5py.File(tmp, "r+") as f, ThreadPoolExecutor(n) if n > 1 else nullcontext() as pool:

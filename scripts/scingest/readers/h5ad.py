@@ -15,6 +15,7 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 
+from ..compat import named_layers
 from ..errors import ScingestError
 from ._features import RawCounts, check_counts
 
@@ -48,14 +49,14 @@ def read_h5ad_counts(
     if layer is None:
         matrix = adata.X
         where = "X"
-    elif layer in adata.layers:
-        matrix = adata.layers[layer]
+    elif layer in (layers := named_layers(adata)):
+        matrix = layers[layer]
         where = f"layers[{layer!r}]"
     elif layer == "raw" and adata.raw is not None:
         matrix, var = adata.raw.X, adata.raw.var
         where = ".raw.X"
     else:
-        found = ", ".join([*adata.layers, *(["raw (.raw)"] if adata.raw is not None else [])])
+        found = ", ".join([*layers, *(["raw (.raw)"] if adata.raw is not None else [])])
         raise ScingestError(
             f"no layer {layer!r} (layers here: {found or 'none'}): expected h5ad_layer to "
             "name one, or to be null for X",
@@ -109,25 +110,26 @@ def _refuse_normalised(adata: ad.AnnData, path: Path, where: str, matrix: object
     values = _values(matrix)
     example = values[np.isfinite(values) & (values != np.round(values))]
     shown = f" (e.g. {example[0]:g})" if example.size else ""
+    layers = named_layers(adata)
     candidates = [
-        (name, adata.layers[name])
-        for name in sorted(adata.layers, key=lambda n: (n.lower() not in RAW_LAYERS, n))
+        (name, layers[name])
+        for name in sorted(layers, key=lambda n: (n.lower() not in RAW_LAYERS, n))
         if name.lower() in RAW_LAYERS or "count" in name.lower()
     ]
-    if adata.raw is not None and "raw" not in adata.layers:
+    if adata.raw is not None and "raw" not in layers:
         candidates.append(("raw", adata.raw.X))
     for name, counts in candidates:
         values = _values(counts)
         if counts is None or _fractions(counts) or (values.size and values.min() < 0):
             continue
-        place = ".raw" if name == "raw" and name not in adata.layers else f"layers[{name!r}]"
+        place = ".raw" if name == "raw" and name not in layers else f"layers[{name!r}]"
         raise ScingestError(
             f"{where} holds {_fractions(matrix)} non-integer value(s){shown}: it is normalised, "
             f"but {place} holds integer counts: set h5ad_layer: {name} (in the config, or for "
             "one sample in a sheet column of the same name) to read the raw counts",
             path=path,
         )
-    found = ", ".join(adata.layers) or "none"
+    found = ", ".join(layers) or "none"
     raise ScingestError(
         f"{where} holds {_fractions(matrix)} non-integer value(s){shown} and no layer holds "
         f"integer counts (layers here: {found}; .raw: "

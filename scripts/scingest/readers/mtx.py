@@ -20,6 +20,7 @@ import pandas as pd
 import scipy.io
 import scipy.sparse as sp
 
+from ..compat import mmread
 from ..errors import ScingestError
 from ..files import decompression_errors, open_binary
 from ..formats import mtx_name_files, tenx_files, tenx_folder, triplet_files
@@ -136,7 +137,7 @@ def _read_matrix(path: Path, *, shape: tuple[int, int], names: tuple[Path, Path]
                 path=path,
             )
         try:
-            matrix = scipy.io.mmread(str(path))
+            matrix = mmread(path)
         except (ValueError, IndexError) as err:
             raise ScingestError(
                 f"cannot read the Matrix Market entries ({err}): expected {rows} x {cols} "

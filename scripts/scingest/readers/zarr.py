@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..compat import named_layers
 from ..errors import ScingestError
 from ._features import RawCounts, check_counts
 
@@ -49,13 +50,14 @@ def read_zarr_counts(
     finally:
         if store is not None:
             store.close()
+    layers = named_layers(adata)  # anndata 0.13 also lists X as layers[None]
     if layer is None:
         matrix, where = adata.X, "X"
-    elif layer in adata.layers:
-        matrix, where = adata.layers[layer], f"layers[{layer!r}]"
+    elif layer in layers:
+        matrix, where = layers[layer], f"layers[{layer!r}]"
     else:
         raise ScingestError(
-            f"no layer {layer!r} (layers here: {', '.join(adata.layers) or 'none'}): expected "
+            f"no layer {layer!r} (layers here: {', '.join(layers) or 'none'}): expected "
             "h5ad_layer to name one, or to be null for X",
             path=path,
         )
