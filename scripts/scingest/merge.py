@@ -36,6 +36,7 @@ from .errors import ScingestError
 from .files import atomic_path
 from .h5stream import (
     BLOCK_NNZ,
+    GZIP_LEVEL,
     Compression,
     CsrConcat,
     check_compression,
@@ -300,7 +301,9 @@ def _streamable(plan: _Plan, column: str) -> str | None:
     return encoding if encoding in ("array", "string-array") else None
 
 
-def _write_obs(out: h5py.File, paths: Mapping[str, Path], plan: _Plan) -> None:
+def _write_obs(
+    out: h5py.File, paths: Mapping[str, Path], plan: _Plan, *, compression: Compression
+) -> None:
     """obs one column at a time: memory is one column of all cells, not the whole table;
     cell names and plain columns (numbers, booleans, barcodes) are copied sample by sample
     in one pass, so memory for them does not grow with the cells either."""
@@ -311,12 +314,25 @@ def _write_obs(out: h5py.File, paths: Mapping[str, Path], plan: _Plan) -> None:
     columns = list(plan.obs_columns)
     plain = {c: e for c in columns if (e := _streamable(plan, c)) is not None}
     targets: dict[str, h5py.Dataset] = {}
+    # the final size is known: chunks no larger than the column (an uncompressed chunk is
+    # allocated whole), compressed as the rest of the file
+    total = sum(plan.n_obs.values())
+    filters: dict[str, Any] = {}
+    if compression != "none":
+        filters["compression"] = compression
+    if compression == "gzip":
+        filters["compression_opts"] = GZIP_LEVEL
     for name, encoding in [(index_name, "string-array"), *plain.items()]:
         dtype: Any = h5py.string_dtype()
         if encoding == "array":
             dtype = np.dtype(plan.obs_kinds[name][0][1])
         targets[name] = obs.create_dataset(
-            name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(1 << 16,)
+            name,
+            shape=(0,),
+            maxshape=(None,),
+            dtype=dtype,
+            chunks=(max(1, min(1 << 16, total)),),
+            **filters,
         )
         targets[name].attrs["encoding-type"] = encoding
         targets[name].attrs["encoding-version"] = "0.2.0"
@@ -628,7 +644,7 @@ def merge_checkpoints(
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as f, legacy_strings():
         f.attrs["encoding-type"] = "anndata"
         f.attrs["encoding-version"] = "0.1.0"
-        _write_obs(f, paths, plan)
+        _write_obs(f, paths, plan, compression=compression)
         write_elem(f, "var", plan.var.result(plan.genes))
         obsm, modes = _write_matrices(
             f, paths, plan, compression=compression, block_nnz=block_nnz, threads=threads
