@@ -45,6 +45,34 @@ def read_h5ad_counts(
         raise ScingestError(
             f"cannot read as h5ad ({err}): expected an AnnData .h5ad file", path=path
         ) from None
+    return counts_of(adata, path, layer=layer, dtype=dtype, allow_non_integer=allow_non_integer)
+
+
+def counts_of(
+    adata: ad.AnnData,
+    path: Path,
+    *,
+    layer: str | None = None,
+    dtype: str = "float32",
+    allow_non_integer: bool = False,
+) -> RawCounts:
+    """The counts of an AnnData read from ``path`` (h5ad or zarr), as :func:`read_h5ad_counts`
+    describes: from ``X``, ``layers[layer]`` or (``layer="raw"``) ``.raw``, with the gene
+    names, ids and feature types of its ``var``.
+
+    Parameters
+    ----------
+    adata
+        The AnnData as read.
+    path
+        The file it was read from, named in errors.
+    layer, dtype, allow_non_integer
+        As for :func:`read_h5ad_counts`.
+
+    Returns
+    -------
+    The counts, barcodes and gene names, unassembled.
+    """
     var = adata.var
     if layer is None:
         matrix = adata.X

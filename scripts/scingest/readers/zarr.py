@@ -1,7 +1,8 @@
 """AnnData zarr stores (a ``.zarr`` folder or a ``.zarr.zip``): counts from X or a layer.
 
-Read with ``anndata.read_zarr`` (a zip through zarr's ``ZipStore``); as for h5ad, only the
-counts, barcodes and gene names, ids and feature types are taken.
+Read with ``anndata.read_zarr`` (a zip through zarr's ``ZipStore``); the counts, barcodes
+and gene names, ids and feature types are then taken as for h5ad (one code path:
+:func:`scingest.readers.h5ad.counts_of`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ import warnings
 from os import PathLike
 from pathlib import Path
 
-import numpy as np
-
-from ..compat import named_layers
 from ..errors import ScingestError
-from ._features import RawCounts, check_counts
+from ._features import RawCounts
+from .h5ad import counts_of
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +26,8 @@ def read_zarr_counts(
     dtype: str = "float32",
     allow_non_integer: bool = False,
 ) -> RawCounts:
-    """Read the counts of a zarr AnnData store from ``X`` or ``layers[layer]``."""
+    """Read the counts of a zarr AnnData store from ``X`` or ``layers[layer]``, as
+    :func:`scingest.readers.h5ad.read_h5ad_counts` reads an h5ad file."""
     import anndata as ad
     import zarr
 
@@ -50,37 +50,4 @@ def read_zarr_counts(
     finally:
         if store is not None:
             store.close()
-    layers = named_layers(adata)  # anndata 0.13 also lists X as layers[None]
-    if layer is None:
-        matrix, where = adata.X, "X"
-    elif layer in layers:
-        matrix, where = layers[layer], f"layers[{layer!r}]"
-    else:
-        raise ScingestError(
-            f"no layer {layer!r} (layers here: {', '.join(layers) or 'none'}): expected "
-            "h5ad_layer to name one, or to be null for X",
-            path=path,
-        )
-    if matrix is None:
-        raise ScingestError(f"{where} is empty: expected the counts there", path=path)
-    logger.info("%s: counts from %s", path, where)
-    var = adata.var
-    names = adata.var_names.to_numpy(dtype=str)
-    if "gene_symbols" in var.columns:
-        symbols, ids = var["gene_symbols"].to_numpy(dtype=str), names
-    else:
-        symbols = names
-        ids = var["gene_ids"].to_numpy(dtype=str) if "gene_ids" in var.columns else None
-    types = var["feature_types"].to_numpy(dtype=str) if "feature_types" in var.columns else None
-    return RawCounts(
-        counts=check_counts(
-            matrix if hasattr(matrix, "tocsr") else np.asarray(matrix),
-            path,
-            dtype=dtype,
-            allow_non_integer=allow_non_integer,
-        ),
-        barcodes=adata.obs_names.to_numpy(dtype=str),
-        symbols=symbols,
-        ids=ids,
-        feature_types=types,
-    )
+    return counts_of(adata, path, layer=layer, dtype=dtype, allow_non_integer=allow_non_integer)
