@@ -23,6 +23,7 @@ REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^]]*\])?\s*(
 #: transitive dependencies held back to the lower bounds' era: name -> (range, why)
 ERA = {
     "pyparsing": ("<3.3", "matplotlib 3.8 calls parseString, which pyparsing 3.3 deprecates"),
+    "pyarrow": ("<26", "pyarrow 26 (tiledbsoma's) refuses to import beside NumPy 1.26"),
 }
 
 
