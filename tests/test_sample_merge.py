@@ -317,7 +317,7 @@ def _same_genes_checkpoints(tmp_path, genes_of, compression, seed=9):
     paths, counts = {}, {}
     for name, genes in genes_of.items():
         n_cells = int(rng.integers(3, 40))
-        matrix = sp.random(n_cells, len(genes), density=0.3, format="csr", rng=rng)
+        matrix = sp.random(n_cells, len(genes), density=0.3, format="csr", random_state=rng)
         matrix.data = rng.integers(1, 30, matrix.nnz).astype(np.float32)
         path = tmp_path / f"{name}.csv"
         write_dense(path, genes, [f"C{i}-1" for i in range(n_cells)], matrix.astype(np.int64))
