@@ -57,9 +57,9 @@ install-lowest:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(PYTHON) .ci/lowest_constraints.py > $(VENV)/lowest-constraints.txt
-	$(BIN)/pip install --quiet -c $(VENV)/lowest-constraints.txt -e '.[test,collection,slurm]'
+	$(BIN)/pip install --quiet -c $(VENV)/lowest-constraints.txt -e '.[test,collection]'
 	$(BIN)/python -m scingest.warm
-	touch $(BIN)/snakemake $(VENV)/.slurm-plugin
+	touch $(BIN)/snakemake
 
 ## test313: the whole suite on Python 3.13 in $(VENV313), with the newest versions the
 ## ranges admit (anndata 0.13, scanpy 1.12); PYTHON313 finds pyenv's 3.13 when not on PATH;
