@@ -375,12 +375,17 @@ def _boolean_column(sheet: pd.DataFrame, text: pd.Series, column: str, *, source
     return pd.Series(out, index=text.index, dtype=object)
 
 
-def sample_qc_overrides(sheet: pd.DataFrame, sample: str) -> dict[str, float]:
-    """The QC config keys one sample's sheet row overrides, with their values."""
+def _sample_row(sheet: pd.DataFrame, sample: str) -> pd.Series:
+    """One sample's row of the sheet; a clear error for a name it does not hold."""
     row = sheet.loc[sheet["sample"] == sample]
     if row.empty:
         raise ScingestError(f"no sample {sample!r} in the sample sheet")
-    record = row.iloc[0]
+    return row.iloc[0]
+
+
+def sample_qc_overrides(sheet: pd.DataFrame, sample: str) -> dict[str, float]:
+    """The QC config keys one sample's sheet row overrides, with their values."""
+    record = _sample_row(sheet, sample)
     return {
         column: float(record[column])
         for column in QC_OVERRIDE_COLUMNS
@@ -390,10 +395,7 @@ def sample_qc_overrides(sheet: pd.DataFrame, sample: str) -> dict[str, float]:
 
 def sample_reader_overrides(sheet: pd.DataFrame, sample: str) -> dict[str, Any]:
     """The reader options (:data:`READER_OVERRIDE_COLUMNS`) one sample's row sets."""
-    row = sheet.loc[sheet["sample"] == sample]
-    if row.empty:
-        raise ScingestError(f"no sample {sample!r} in the sample sheet")
-    record = row.iloc[0]
+    record = _sample_row(sheet, sample)
     return {
         column: record[column]
         for column in READER_OVERRIDE_COLUMNS
@@ -428,10 +430,7 @@ def sample_metadata(sheet: pd.DataFrame, sample: str) -> dict[str, Any]:
     Every metadata column of the sheet is there, so every checkpoint has the same obs
     columns: a missing value is NaN in a numeric column and None in a text one.
     """
-    row = sheet.loc[sheet["sample"] == sample]
-    if row.empty:
-        raise ScingestError(f"no sample {sample!r} in the sample sheet")
-    record = row.iloc[0].to_dict()
+    record = _sample_row(sheet, sample).to_dict()
     out: dict[str, Any] = {}
     for key, value in record.items():
         if key in SHEET_COLUMNS or key in QC_OVERRIDE_COLUMNS or key in READER_OVERRIDE_COLUMNS:
