@@ -52,6 +52,11 @@ PARTS = (
 #: samples (a quarter of them is the small store whose peak RSS the full one is held to)
 COLLECTION_CELLS = 1_000_000
 COLLECTION_SAMPLES = 48
+#: genes of the collection part's checkpoints (``--collection-genes``): the seed's first
+#: 2,000 (about 120 stored values per cell), as in merge-scale, so that a million cells
+#: build in minutes here; a store's write time follows its stored values, which the part
+#: prints, so the full 33,538 genes (about 1,800 per cell) can be judged from it
+COLLECTION_GENES = 2_000
 #: The merge part: 12 seed-size checkpoints (9,413 cells x 33,538 genes), gzip as the
 #: workflow writes them by default; in the outer-join set every odd-numbered sample has
 #: MERGE_APPENDED genes of its own after the shared ones.
@@ -355,23 +360,43 @@ def part_collection(repeat: int) -> None:
     import math
     import shutil
 
-    total = COLLECTION_CELLS
+    import h5py
+
+    total, genes = COLLECTION_CELLS, COLLECTION_GENES
     per = math.ceil(total / COLLECTION_SAMPLES)
-    folder = BENCH / "data" / f"checkpoints_{per}"
+    folder = BENCH / "data" / f"checkpoints_{per}x{genes}"
     print(
         f"\n[collection] build_soma_collection of {COLLECTION_SAMPLES} synthetic checkpoints "
-        f"of {per:,} cells x 33,538 genes ({COLLECTION_SAMPLES * per:,} cells), a quarter of "
-        "them, appending one more, and queries (--collection-cells sets the size)"
+        f"of {per:,} cells x {genes:,} genes ({COLLECTION_SAMPLES * per:,} cells), a quarter "
+        "of them, appending one more, and queries (--collection-cells and --collection-genes "
+        "set the size)"
     )
     n = COLLECTION_SAMPLES
-    run(child("checkpoints_n", str(folder), str(n + 1), str(per)), label="writing checkpoints")
+    run(
+        child("checkpoints_n", str(folder), str(n + 1), str(per), str(genes)),
+        label="writing checkpoints",
+    )
+    values = []
+    for i in range(n + 1):
+        with h5py.File(folder / f"S{i:02d}.h5ad", "r") as f:
+            values.append(int(f["X/indptr"][-1]))
+    print(
+        f"  stored values: {sum(values[:n]):,} in {n} samples "
+        f"({sum(values[:n]) / (n * per):.0f} per cell)"
+    )
     store = BENCH / "data" / f"collection_{per}.soma"
     results = {}
     for k in (n // 4, n):
         shutil.rmtree(store, ignore_errors=True)
         res = run(child("collection_build", str(folder), str(k), str(store)), label="build")
         results[k] = res
-        line(f"build {k} samples ({k * per:,} cells)", res["call"], res["peak"])
+        rate = sum(values[:k]) / res["call"] / 1e6
+        line(
+            f"build {k} samples ({k * per:,} cells)",
+            res["call"],
+            res["peak"],
+            f"{rate:.1f} M stored values per second",
+        )
     ratio = results[n]["peak"] / results[n // 4]["peak"]
     print(f"  => peak RSS {n} vs {n // 4} samples: {ratio:.2f}x (target within 1.3x)")
     cellarr = BENCH / "data" / f"collection_{per}.cellarr"
@@ -762,7 +787,7 @@ def run_child(name: str, args: list[str]) -> dict[str, Any]:
     if name == "checkpoints_n":
         from data import write_checkpoints
 
-        write_checkpoints(Path(args[0]), int(args[1]), n_cells=int(args[2]))
+        write_checkpoints(Path(args[0]), int(args[1]), n_cells=int(args[2]), n_genes=int(args[3]))
         return {}
     if name.startswith("collection_"):
         from scingest.collection import build_soma_collection
@@ -833,6 +858,12 @@ def main() -> None:
         help="cells in the collection part's store (default 1,000,000)",
     )
     parser.add_argument(
+        "--collection-genes",
+        type=int,
+        default=COLLECTION_GENES,
+        help="genes of the collection part's checkpoints (default 2,000; 33538: all)",
+    )
+    parser.add_argument(
         "--workflow-samples",
         type=int,
         default=len(WORKFLOW_SAMPLES),
@@ -840,6 +871,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     globals()["COLLECTION_CELLS"] = args.collection_cells
+    globals()["COLLECTION_GENES"] = args.collection_genes
     global N_WORKFLOW_SAMPLES
     N_WORKFLOW_SAMPLES = max(1, min(args.workflow_samples, len(WORKFLOW_SAMPLES)))
     if args.small:
