@@ -386,6 +386,48 @@ def _wanted(compression: Compression) -> tuple[Any, ...]:
     return (None if compression == "none" else compression, False, None, False)
 
 
+def copy_part(
+    source: h5py.Dataset, parent: h5py.Group, name: str, dtype: Any, compression: Compression
+) -> int:
+    """Put the 1-D ``source`` (in another file) into ``parent[name]``, as a part of a
+    :func:`virtual_concat`. Stored as the output wants (same type and filter), it is copied
+    by HDF5 (``H5Ocopy``: compressed chunks as they are, nothing decoded); otherwise it is
+    read and written again. Returns its length."""
+    same_type = (
+        source.dtype == dtype
+        if h5py.check_string_dtype(dtype) is None
+        else h5py.check_string_dtype(source.dtype) == h5py.check_string_dtype(dtype)
+    )
+    if same_type and not source.is_virtual and _filters(source) == _wanted(compression):
+        parent.copy(source, parent, name=name)
+    else:
+        filters: dict[str, Any] = {}
+        if compression != "none" and len(source):
+            filters = {"compression": compression, "chunks": True}
+            if compression == "gzip":
+                filters["compression_opts"] = GZIP_LEVEL
+        parent.create_dataset(name, data=source[()], dtype=dtype, **filters)
+    return int(source.shape[0])
+
+
+def virtual_concat(
+    parent: h5py.Group, name: str, segments: list[tuple[str, int]], dtype: Any
+) -> h5py.Dataset:
+    """``parent[name]``: a 1-D virtual dataset joining ``segments`` (path in this file,
+    length) one after the other, which every HDF5 reader (h5py and so anndata, R's
+    hdf5r, ...) reads as one array; a plain empty dataset when they hold nothing."""
+    total = sum(n for _, n in segments)
+    if not total:
+        return parent.create_dataset(name, shape=(0,), dtype=dtype)
+    layout = h5py.VirtualLayout(shape=(total,), dtype=dtype)
+    start = 0
+    for path, n in segments:
+        if n:
+            layout[start : start + n] = h5py.VirtualSource(".", path, shape=(n,), dtype=dtype)
+            start += n
+    return parent.create_virtual_dataset(name, layout, fillvalue=None)
+
+
 def appends_only(column_map: np.ndarray) -> bool:
     """Whether a column map keeps every column in its order (new columns only after or
     between them): re-mapped indices then stay sorted within each row."""
@@ -424,6 +466,61 @@ def iter_values(
     while pending:
         first, future = pending.popleft()
         yield np.frombuffer(future.result(), dtype=dataset.dtype)[: min(size, stop - first)]
+
+
+def remap_chunks(
+    source: h5py.Dataset,
+    parent: h5py.Group,
+    name: str,
+    column_map: np.ndarray | None,
+    pool: ThreadPoolExecutor | None,
+    stop: int,
+) -> None:
+    """``parent[name]``: the first ``stop`` values of the deflate-filtered 1-D ``source``
+    passed through ``column_map`` (``None``: as they are), chunk for chunk, in the chunks of
+    ``source``. Each chunk is inflated, mapped and deflated (ISA-L) as one task: by the
+    pool's threads and by the calling thread in turn, which also reads and stores the
+    chunks as they are (``read_direct_chunk`` / ``write_direct_chunk``). Why: remapping
+    the gene indices of a sample is otherwise three passes over its values in one thread
+    (``bench/run.py merge``, outer join)."""
+    size = source.chunks[0]
+    target = parent.create_dataset(
+        name,
+        shape=(stop,),
+        maxshape=(None,),  # lets a chunk exceed a short part, as in its source
+        dtype=np.int32,
+        chunks=(size,),
+        compression="gzip",
+        compression_opts=GZIP_LEVEL,
+    )
+    mapping = None if column_map is None else np.asarray(column_map, dtype=np.int32)
+
+    def work(offset: int, mask: int, raw: bytes) -> bytes:
+        values = np.frombuffer(raw if mask & 1 else isal_zlib.decompress(raw), source.dtype)
+        valid = min(size, stop - offset)
+        out = np.zeros(size, dtype=np.int32)  # an edge chunk is stored whole, zero-padded
+        if mapping is None:
+            out[:valid] = values[:valid]
+        else:
+            np.take(mapping, values[:valid], out=out[:valid])
+        return isal_zlib.compress(out.tobytes(), ISAL_LEVEL)
+
+    helpers = 0 if pool is None else pool._max_workers
+    pending: deque[tuple[int, Future[bytes]]] = deque()
+    for i, offset in enumerate(range(0, stop, size)):
+        mask, raw = source.id.read_direct_chunk((offset,))
+        if pool is not None and i % (helpers + 1) < helpers:
+            pending.append((offset, pool.submit(work, offset, mask, raw)))
+        else:  # the calling thread's share
+            done: Future[bytes] = Future()
+            done.set_result(work(offset, mask, raw))
+            pending.append((offset, done))
+        while len(pending) > _AHEAD:
+            first, future = pending.popleft()
+            target.id.write_direct_chunk((first,), future.result())
+    while pending:
+        first, future = pending.popleft()
+        target.id.write_direct_chunk((first,), future.result())
 
 
 def _unless_identity(column_map: np.ndarray | None) -> np.ndarray | None:
@@ -547,6 +644,8 @@ class CsrConcat:
             part.copy(data, part, name="data")
             if mode == "copy":
                 part.copy(indices, part, name="indices")
+            elif self.compression == "gzip" and _filters(indices) == _wanted("gzip"):
+                remap_chunks(indices, part, "indices", column_map, self.pool, nnz)
             else:
                 target = (
                     _DeflateAppender(part, "indices", np.dtype(np.int32), self.pool)
@@ -591,16 +690,7 @@ class CsrConcat:
             self.writer.close()
             return
         for name, dtype in (("data", self.dtype), ("indices", np.dtype(np.int32))):
-            if not self.nnz:
-                self.group.create_dataset(name, shape=(0,), dtype=dtype)
-                continue
-            layout = h5py.VirtualLayout(shape=(self.nnz,), dtype=dtype)
-            start = 0
-            for path, n in self.segments:
-                layout[start : start + n] = h5py.VirtualSource(
-                    ".", f"{path}/{name}", shape=(n,), dtype=dtype
-                )
-                start += n
-            self.group.create_virtual_dataset(name, layout, fillvalue=0)
+            segments = [(f"{path}/{name}", n) for path, n in self.segments]
+            virtual_concat(self.group, name, segments, dtype)
         write_indptr(self.group, np.concatenate(self.indptr), compression=self.compression)
         set_csr_attrs(self.group, (self.n_rows, self.n_cols))

@@ -36,14 +36,16 @@ from .errors import ScingestError
 from .files import atomic_path
 from .h5stream import (
     BLOCK_NNZ,
-    GZIP_LEVEL,
+    PARTS,
     Compression,
     CsrConcat,
     check_compression,
     check_csr,
     concat_mode,
+    copy_part,
     same_stored,
     sparse_obsm_keys,
+    virtual_concat,
     workers,
 )
 from .provenance import h5ad_safe, package_versions
@@ -88,6 +90,12 @@ class VarMerger:
     def __init__(self) -> None:
         self._values: pd.DataFrame | None = None
         self._dtypes: dict[str, Any] = {}
+
+    @property
+    def columns(self) -> list[str] | None:
+        """The columns still kept (``None`` before the first table): a later table's other
+        columns cannot change the result, so a caller need not read them."""
+        return None if self._values is None else list(self._values.columns)
 
     def add(self, frame: pd.DataFrame) -> None:
         for column in frame.columns:
@@ -186,23 +194,29 @@ class _Plan:
 
 def _plan(paths: Mapping[str, Path], join: Join) -> _Plan:
     plan = _Plan()
+    known: dict[str, pd.Index] = {}  # gene lists read so far, by digest
+    merged = ""  # digest of plan.genes
     for sample, path in paths.items():
         with _open(path) as f:
-            var = read_elem(f["var"])
-            if not var.index.is_unique:
-                dup = var.index[var.index.duplicated()][0]
-                raise ScingestError(
-                    f"gene {dup!r} occurs twice in var: not a checkpoint", path=path
-                )
-            plan.genes = combine_genes(plan.genes, var.index, join=join)
-            plan.gene_digests[sample] = _digest(var.index)
-            plan.n_genes[sample] = len(var.index)
-            plan.var.add(var)
-            del var
+            names, digest = _gene_names(f["var"], known)
+            if digest not in known:
+                if not names.is_unique:
+                    dup = names[names.duplicated()][0]
+                    raise ScingestError(
+                        f"gene {dup!r} occurs twice in var: not a checkpoint", path=path
+                    )
+                known[digest] = names
+            if digest != merged:  # the same genes again leave the join as it is
+                plan.genes = combine_genes(plan.genes, names, join=join)
+                merged = _digest(plan.genes)
+            plan.gene_digests[sample] = digest
+            plan.n_genes[sample] = len(names)
+            plan.var.add(_var_columns(f["var"], names, plan.var.columns))
             check_csr(f["X"], "X")
             plan.n_obs[sample] = int(f["X"].attrs["shape"][0])
-            plan.obs_columns.update(dict.fromkeys(f["obs"].attrs["column-order"]))
-            for column in f["obs"].attrs["column-order"]:
+            obs_columns = list(f["obs"].attrs["column-order"])
+            plan.obs_columns.update(dict.fromkeys(obs_columns))
+            for column in obs_columns:
                 plan.obs_kinds.setdefault(column, []).append(_kind(f["obs"].get(column)))
             layers = dict.fromkeys(f["layers"]) if "layers" in f else {}
             plan.layers = (
@@ -313,55 +327,43 @@ def _write_obs(
     del obs[index_name]
     columns = list(plan.obs_columns)
     plain = {c: e for c in columns if (e := _streamable(plan, c)) is not None}
-    targets: dict[str, h5py.Dataset] = {}
-    # the final size is known: chunks no larger than the column (an uncompressed chunk is
-    # allocated whole), compressed as the rest of the file
-    total = sum(plan.n_obs.values())
-    filters: dict[str, Any] = {}
-    if compression != "none":
-        filters["compression"] = compression
-    if compression == "gzip":
-        filters["compression_opts"] = GZIP_LEVEL
-    for name, encoding in [(index_name, "string-array"), *plain.items()]:
-        dtype: Any = h5py.string_dtype()
-        if encoding == "array":
-            dtype = np.dtype(plan.obs_kinds[name][0][1])
-        targets[name] = obs.create_dataset(
-            name,
-            shape=(0,),
-            maxshape=(None,),
-            dtype=dtype,
-            chunks=(max(1, min(1 << 16, total)),),
-            **filters,
-        )
-        targets[name].attrs["encoding-type"] = encoding
-        targets[name].attrs["encoding-version"] = "0.2.0"
+    # cell names and plain columns: each sample's stored column is copied as it is into
+    # obs/_parts/<n>/ and joined by a virtual dataset, as X is (CsrConcat)
+    encodings = {index_name: "string-array", **plain}
+    dtypes = {
+        name: h5py.string_dtype() if encoding == "string-array" else np.dtype(kinds[0][1])
+        for name, encoding in encodings.items()
+        for kinds in [plan.obs_kinds.get(name, [])]
+    }
+    parts = obs.create_group(PARTS)
+    segments: dict[str, list[tuple[str, int]]] = {name: [] for name in encodings}
     hashes = []
-    for path in paths.values():
+    for n, path in enumerate(paths.values()):
         with _open(path) as f:
-            for name, target in targets.items():
-                key = f["obs"].attrs["_index"] if name == index_name else name
-                values = read_elem(f["obs"][key])
-                if target.dtype.kind == "O":
-                    values = np.asarray(values, dtype=object)
-                if name == index_name:
-                    hashes.append(pd.util.hash_array(values))
-                start = target.shape[0]
-                target.resize((start + len(values),))
-                target[start:] = values
+            group = parts.create_group(str(n))
+            for name in encodings:
+                source = f["obs"][f["obs"].attrs["_index"] if name == index_name else name]
+                if name == index_name:  # as UTF-8 bytes: hashed as the strings would be
+                    hashes.append(pd.util.hash_array(source[()]))
+                length = copy_part(source, group, name, dtypes[name], compression)
+                segments[name].append((f"{group.name}/{name}", length))
+    for name, encoding in encodings.items():
+        target = virtual_concat(obs, name, segments[name], dtypes[name])
+        target.attrs["encoding-type"] = encoding
+        target.attrs["encoding-version"] = "0.2.0"
     _check_unique(obs[index_name], np.concatenate(hashes))
     del hashes
     n_obs = list(plan.n_obs.values())
     for column in columns:
         if column in plain:
             continue
-        parts = []
-        for path in paths.values():
-            with _open(path) as f:
-                parts.append(_column_part(f, column))
         if column == "sample":
             values: Any = pd.Categorical(np.repeat(list(paths), n_obs), categories=list(paths))
         else:
+            parts = []
+            for path in paths.values():
+                with _open(path) as f:
+                    parts.append(_column_part(f, column))
             values = _concat_column(parts, n_obs)
         write_elem(obs, column, values)
     if columns:  # an empty object array has no HDF5 type; write_elem stored it empty
@@ -379,8 +381,42 @@ def _check_unique(names: h5py.Dataset, hashes: np.ndarray) -> None:
             raise ScingestError(f"cell name {dup!r} occurs in more than one checkpoint")
 
 
-def _digest(names: pd.Index) -> str:
+def _digest(names: Iterable[str]) -> str:
+    """sha256 of the names joined by NUL, as UTF-8 (:func:`_gene_names` gets the same digest
+    from the stored bytes)."""
     return hashlib.sha256("\0".join(map(str, names)).encode()).hexdigest()
+
+
+def _gene_names(var: h5py.Group, known: Mapping[str, pd.Index]) -> tuple[pd.Index, str]:
+    """A stored ``var``'s gene names and their :func:`_digest`. The digest is taken from
+    the stored UTF-8 bytes, so a gene list seen before (``known``, by digest: samples of
+    one reference) is not decoded again."""
+    stored = var[var.attrs["_index"]]
+    if stored.dtype.kind == "O" and stored.attrs.get("encoding-type") == "string-array":
+        raw = stored[()]
+        if all(isinstance(v, bytes) for v in raw[:1]):
+            digest = hashlib.sha256(b"\0".join(raw)).hexdigest()
+            if digest in known:
+                return known[digest], digest
+            names = pd.Index(np.array([v.decode() for v in raw], dtype=object))
+            return names, digest
+    names = pd.Index(read_elem(stored))
+    return names, _digest(names)
+
+
+def _var_columns(var: h5py.Group, names: pd.Index, columns: list[str] | None) -> pd.DataFrame:
+    """The stored ``var`` over ``names`` with ``columns`` only (all when ``None``)."""
+    order = list(var.attrs.get("column-order", []))
+    wanted = order if columns is None else [c for c in order if c in columns]
+    return pd.DataFrame({c: _read_column(var[c]) for c in wanted}, index=names, columns=wanted)
+
+
+def _read_column(stored: h5py.Dataset | h5py.Group) -> Any:
+    """A stored dataframe column: a plain array read directly (anndata's ``read_elem``
+    costs more than the read itself for the short columns of ``var``), others by anndata."""
+    if isinstance(stored, h5py.Dataset) and stored.attrs.get("encoding-type") == "array":
+        return stored[()]
+    return read_elem(stored)
 
 
 def _genes_map(f: h5py.File, sample: str, plan: _Plan, digest: str) -> np.ndarray | None:
