@@ -7,9 +7,10 @@ cells per sample: 352 MiB for 12 samples, 924 MiB for 48, 2.6x for 4x the cells)
 writes the matrices uncompressed; and it aligns ``obsm`` matrices by position, not by
 feature name. Here one sample is open at a time: genes, ``var`` and ``obsm`` feature names
 are merged incrementally (memory grows with the number of distinct genes, not samples),
-``obs`` is written column by column (plain columns sample by sample), and matrices are
-joined from each sample's stored chunks where the genes allow it, else streamed in row
-blocks (:class:`scingest.h5stream.CsrConcat`). Counts identical to ``X`` are stored once,
+``obs`` is written column by column (cell names and plain columns as each sample's stored
+column, joined by a virtual dataset), and matrices are joined from each sample's stored
+chunks where the genes allow it, else streamed in row blocks
+(:class:`scingest.h5stream.CsrConcat`). Counts identical to ``X`` are stored once,
 as a hard link. Output semantics follow ``anndata.concat``.
 """
 
