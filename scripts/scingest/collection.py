@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .checkpoint import BARCODE, csr_group, read_tables
 from .errors import ScingestError
 from .files import sha256sum, write_text_atomic
 from .h5stream import BLOCK_NNZ, row_blocks
@@ -104,27 +105,12 @@ def _soma():
 # ---------------------------------------------------------------------------- reading
 
 
-def read_checkpoint_tables(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``obs`` and ``var`` of a checkpoint, without its matrices."""
-    from anndata.io import read_elem
-
-    with h5py.File(path, "r") as f:
-        return read_elem(f["obs"]), read_elem(f["var"])
-
-
-def _matrix_group(f: h5py.File, path: Path) -> h5py.Group:
-    group = f.get("X")
-    if not isinstance(group, h5py.Group) or group.attrs.get("encoding-type") != "csr_matrix":
-        raise ScingestError("expected CSR counts in X (a scingest checkpoint)", path=path)
-    return group
-
-
 def iter_count_blocks(path: Path, *, block_nnz: int = BLOCK_NNZ):
     """(first row, CSR block) of a checkpoint's ``X``, at most ``block_nnz`` values each."""
     from anndata.io import sparse_dataset
 
     with h5py.File(path, "r", rdcc_nbytes=0) as f:
-        group = _matrix_group(f, path)
+        group = csr_group(f, "X")
         matrix = sparse_dataset(group)
         for start, stop in row_blocks(group["indptr"][:], block_nnz):
             yield start, matrix[start:stop]
@@ -318,7 +304,7 @@ def _sample_metadata(obs: pd.DataFrame) -> dict[str, Any]:
     """Columns of ``obs`` with one value for the whole sample (the sheet's metadata)."""
     out = {}
     for name, values in obs.items():
-        if name == "barcode" or pd.api.types.is_float_dtype(values.dtype) or not len(values):
+        if name == BARCODE or pd.api.types.is_float_dtype(values.dtype) or not len(values):
             continue
         if values.nunique(dropna=False) == 1:
             value = values.iloc[0]
@@ -330,7 +316,7 @@ def append_sample(store: Path, checkpoint: Checkpoint, *, block_nnz: int = BLOCK
     """Append one checkpoint to the store; return its number of cells."""
     soma = _soma()
     path = checkpoint.path
-    obs, var = read_checkpoint_tables(path)
+    obs, var = read_tables(path)
     with soma.Experiment.open(str(store)) as exp:
         meta = dict(exp.metadata)
         stored = exp.ms[MEASUREMENT].var.read(column_names=["soma_joinid", "var_id"]).concat()
@@ -430,7 +416,7 @@ def _identify(sample: str, path: Path, known: Mapping[str, pd.Series] | None) ->
 
 def _first_dtype(path: Path) -> np.dtype:
     with h5py.File(path, "r") as f:
-        return np.dtype(_matrix_group(f, path)["data"].dtype)
+        return np.dtype(csr_group(f, "X")["data"].dtype)
 
 
 def _fresh(store: Path, checkpoints: list[Checkpoint]) -> None:
@@ -589,7 +575,7 @@ def build_cellarr_collection(
     paths = {sample: Path(p) for sample, p in checkpoints.items()}
     obs_frames, genes, rows = [], None, []
     for sample, path in paths.items():
-        obs, var = read_checkpoint_tables(path)
+        obs, var = read_tables(path)
         obs_frames.append(obs)
         keep = [c for c in var.columns if c in VAR_TEXT or pd.api.types.is_bool_dtype(var[c].dtype)]
         part = var[keep]

@@ -27,14 +27,13 @@ Compression = Literal["none", "lzf", "gzip"]
 #: twice that while a block is re-indexed): bounds a stream's memory whatever the file size.
 BLOCK_NNZ = 4_000_000
 #: HDF5 chunk of the appendable output datasets, in elements. anndata's default for an
-#: appendable dataset is 1,024 elements, which made 100 million stored values 100,000
-#: chunks; 256 Ki elements (1 MiB of float32) writes and reads in large pieces.
+#: appendable dataset is 1,024 elements, which cuts a large matrix into very many small
+#: chunks; 256 Ki elements writes and reads in large pieces.
 OUTPUT_CHUNK = 1 << 18
-#: Deflate level of ``compression: gzip``. On the seed checkpoint (bench/run.py
-#: compression), anndata's writer at level 1 took 3.9 s for 78 MiB, at h5py's default
-#: level 4 6.6 s for the same size; with CsrWriter's parallel ISA-L chunks, 1.0 s, 93 MiB.
+#: Deflate level of ``compression: gzip``: counts compress to about the same size at
+#: level 1 as at h5py's default level 4, in much less time (``bench/run.py compression``).
 GZIP_LEVEL = 1
-#: ISA-L's level for the same chunks (its scale is 0-3): 586 MB/s on the seed's values.
+#: ISA-L's level for the same chunks (its scale is 0-3): its fastest deflate level.
 ISAL_LEVEL = 1
 COMPRESSIONS = ("none", "lzf", "gzip")
 
@@ -54,22 +53,6 @@ def check_compression(compression: str) -> None:
     """Refuse a compression the writers do not know, before any work is done."""
     if compression not in COMPRESSIONS:
         raise ScingestError(f"compression must be none, lzf or gzip, not {compression!r}")
-
-
-def sparse_obsm_keys(f: h5py.File) -> list[str]:
-    """Names of the ``obsm`` entries stored as CSR (the readers' other feature types)."""
-    return [
-        k for k in f.get("obsm", []) if f[f"obsm/{k}"].attrs.get("encoding-type") == "csr_matrix"
-    ]
-
-
-def check_csr(group: h5py.Group | h5py.Dataset, key: str) -> None:
-    """Refuse a matrix that is not stored as CSR (the checkpoint contract)."""
-    kind = group.attrs.get("encoding-type", "dense array")
-    if kind != "csr_matrix":
-        raise ScingestError(
-            f"{key} is stored as {kind}, expected csr_matrix", path=group.file.filename
-        )
 
 
 def workers(threads: int | None = None) -> int:
@@ -109,9 +92,9 @@ class _DeflateAppender:
     """Appends to a 1-D chunked, deflate-filtered dataset, compressing whole chunks with
     ISA-L in worker threads and storing them with ``write_direct_chunk``.
 
-    Why: HDF5 compresses in the writing thread, one chunk at a time, with zlib. On the seed
-    checkpoint's counts ISA-L level 1 compresses 4x faster than zlib level 1 (586 vs 143
-    MB/s on values) and the threads run in parallel. The file is a plain deflate-filtered
+    Why: HDF5 compresses in the writing thread, one chunk at a time, with zlib; ISA-L
+    compresses counts several times faster than zlib at the same level, and the threads
+    run in parallel (``bench/run.py compression``). The file is a plain deflate-filtered
     HDF5 dataset: any HDF5 reader (anndata, h5py, R, Julia) reads it without plugins.
     Without a pool (a one-thread job), chunks are compressed in the calling thread.
     """

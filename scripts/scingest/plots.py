@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .checkpoint import DOUBLET_SCORE, PREDICTED_DOUBLET, QC_PASS, read_qc_obs
 from .files import atomic_path
-from .summary import read_qc_obs
+from .qc import TOP20
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -26,7 +27,7 @@ VIOLIN_METRICS = (
     ("total_counts", "total counts per cell", True, "outlier_counts"),
     ("n_genes_by_counts", "genes detected per cell", True, "outlier_genes"),
     ("pct_counts_mt", "% counts mitochondrial", False, "outlier_mt"),
-    ("pct_counts_in_top_20_genes", "% counts in top 20 genes", False, "outlier_top20"),
+    (TOP20, "% counts in top 20 genes", False, "outlier_top20"),
 )
 PASS_COLOUR = "#4C72B0"
 FLAG_COLOUR = "#C44E52"
@@ -221,7 +222,7 @@ def plot_counts_vs_genes(
         fig, ax = plt.subplots(figsize=(7.5, 6), layout="constrained")
     n_cells = len(obs)
     shown = subsample(n_cells, MAX_SCATTER)
-    all_failed = ~obs["qc_pass"].to_numpy(dtype=bool)
+    all_failed = ~obs[QC_PASS].to_numpy(dtype=bool)
     obs = obs.iloc[shown]
     mt = obs["pct_counts_mt"].to_numpy(dtype=float)
     vmax = max(float(np.nanpercentile(mt, 99)) if len(mt) else 1.0, 1.0)
@@ -241,7 +242,7 @@ def plot_counts_vs_genes(
         rasterized=True,
         zorder=2,
     )
-    failed = ~obs["qc_pass"].to_numpy(dtype=bool)[order]
+    failed = ~obs[QC_PASS].to_numpy(dtype=bool)[order]
     if failed.any():
         ax.scatter(
             x[failed],
@@ -363,7 +364,7 @@ def plot_cells(
     groups = sample_groups(obs, group_by)
     samples = _order(groups)[::-1]
     n = len(samples)
-    passing = np.array([int(obs[s]["qc_pass"].sum()) for s in samples])
+    passing = np.array([int(obs[s][QC_PASS].sum()) for s in samples])
     flagged = np.array([len(obs[s]) for s in samples]) - passing
     names = sorted(set(groups.values()), key=_natural, reverse=True)
     g_pass = np.array([passing[[groups[s] == g for s in samples]].sum() for g in names])
@@ -408,7 +409,7 @@ def plot_sample(
     fig = plt.figure(figsize=(16, 9), layout="constrained")
     grid = fig.add_gridspec(2, 4)
     rng = np.random.default_rng(0)
-    failed = ~obs["qc_pass"].to_numpy(dtype=bool)
+    failed = ~obs[QC_PASS].to_numpy(dtype=bool)
     drawn = subsample(len(obs), MAX_JITTER)  # the same cells in every panel
     for j, (metric, label, log, flag) in enumerate(VIOLIN_METRICS):
         ax = fig.add_subplot(grid[0, j])
@@ -468,7 +469,7 @@ def plot_sample(
     plot_counts_vs_genes(
         obs, limits=limits, ax=fig.add_subplot(grid[1, :2]), title="counts vs genes"
     )
-    doublets = "doublet_score" in obs.columns
+    doublets = DOUBLET_SCORE in obs.columns
     plot_barcode_rank(
         {sample: obs},
         limits={sample: limits},
@@ -488,8 +489,8 @@ def plot_sample(
 
 def plot_doublet_scores(obs: pd.DataFrame, limit: Sequence[float] | None, ax: Axes) -> None:
     """Histogram of scrublet's doublet scores, with its threshold and the cells it calls."""
-    scores = obs["doublet_score"].to_numpy(dtype=float)
-    called = int(obs["predicted_doublet"].sum()) if "predicted_doublet" in obs else 0
+    scores = obs[DOUBLET_SCORE].to_numpy(dtype=float)
+    called = int(obs[PREDICTED_DOUBLET].sum()) if PREDICTED_DOUBLET in obs else 0
     finite = scores[np.isfinite(scores)]
     if len(finite):
         ax.hist(finite, bins=50, color=PASS_COLOUR, log=True)

@@ -11,6 +11,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from .checkpoint import DOUBLET_SCORE, PREDICTED_DOUBLET, QC_PASS, pct_top_column
 from .errors import ScingestError
 
 logger = logging.getLogger(__name__)
@@ -21,6 +22,8 @@ GENE_SETS: dict[str, dict[str, str]] = {
     "mouse": {"mt": r"^mt-", "ribo": r"^Rp[sl]", "hb": r"^Hb[^p]"},
 }
 QC_VARS = ("mt", "ribo", "hb")
+#: The metric of the ``outlier_top20`` flag.
+TOP20 = pct_top_column(20)
 
 
 def gene_set_patterns(
@@ -97,27 +100,16 @@ def compute_qc_metrics(
 OUTLIER_METRICS: dict[str, tuple[str, str]] = {
     "outlier_counts": ("log1p_total_counts", "both"),
     "outlier_genes": ("log1p_n_genes_by_counts", "both"),
-    "outlier_top20": ("pct_counts_in_top_20_genes", "both"),
+    "outlier_top20": (TOP20, "both"),
     "outlier_mt": ("pct_counts_mt", "upper"),
 }
 #: The linear-scale metric each flag's thresholds are reported (and plotted) on.
 THRESHOLD_METRICS = {
     "outlier_counts": "total_counts",
     "outlier_genes": "n_genes_by_counts",
-    "outlier_top20": "pct_counts_in_top_20_genes",
+    "outlier_top20": TOP20,
     "outlier_mt": "pct_counts_mt",
 }
-#: Defaults of :func:`flag_outliers`, the config keys ``qc_<name>`` and sheet columns.
-OUTLIER_DEFAULTS: dict[str, float | None] = {
-    "nmads": 5.0,
-    "nmads_mt": 3.0,
-    "max_pct_mt": 8.0,
-    "min_counts": None,
-    "max_counts": None,
-    "min_genes": None,
-    "max_genes": None,
-}
-
 
 #: The % mito limit that MADs give is never below this (a floor; ``qc_max_pct_mt`` still caps
 #: it). See :func:`flag_outliers` for why.
@@ -160,17 +152,15 @@ def mad_limits(values: np.ndarray, nmads: float, *, side: str = "both") -> tuple
 
 
 def _pct_top20(adata: ad.AnnData) -> np.ndarray:
-    """% of each cell's counts in its 20 most expressed genes (100 with 20 genes or fewer)."""
-    import scipy.sparse as sp
+    """scanpy's % of each cell's counts in its 20 most expressed genes, for metrics computed
+    without that size; 100 with 20 genes or fewer (scanpy refuses sizes above the gene
+    count, and a cell's 20 most expressed genes then hold all its counts)."""
+    if adata.n_vars <= 20:
+        return np.full(adata.n_obs, 100.0)
+    import scanpy as sc
 
-    matrix = sp.csr_matrix(adata.X)
-    out = np.full(adata.n_obs, 100.0)
-    for i in range(adata.n_obs):
-        row = matrix.data[matrix.indptr[i] : matrix.indptr[i + 1]]
-        total = row.sum()
-        if len(row) > 20 and total > 0:
-            out[i] = 100.0 * np.sort(row)[-20:].sum() / total
-    return out
+    cells, _ = sc.pp.calculate_qc_metrics(adata, percent_top=[20], log1p=False, inplace=False)
+    return cells[TOP20].to_numpy(dtype=np.float64)
 
 
 def flag_outliers(
@@ -215,11 +205,11 @@ def flag_outliers(
     when its value is below ``lower`` or above ``upper``.
     """
     obs = adata.obs
-    missing = [m for m, _ in OUTLIER_METRICS.values() if m not in obs and "top_20" not in m]
+    missing = [m for m, _ in OUTLIER_METRICS.values() if m not in obs and m != TOP20]
     if missing:
         raise ScingestError(f"QC metrics {', '.join(missing)} missing: compute them first")
-    if "pct_counts_in_top_20_genes" not in obs:
-        obs["pct_counts_in_top_20_genes"] = _pct_top20(adata)
+    if TOP20 not in obs:  # percent_top without 20, or fewer genes than 20
+        obs[TOP20] = _pct_top20(adata)
     hard = {
         "outlier_counts": (min_counts, max_counts),
         "outlier_genes": (min_genes, max_genes),
@@ -272,7 +262,7 @@ def flag_outliers(
         values = obs[THRESHOLD_METRICS[flag]].to_numpy(dtype=np.float64)
         obs[flag] = (values < lower) | (values > upper)
         limits[flag] = [float(lower), float(upper)]
-    obs["qc_pass"] = ~obs[list(OUTLIER_METRICS)].any(axis=1)
+    obs[QC_PASS] = ~obs[list(OUTLIER_METRICS)].any(axis=1)
     return limits
 
 
@@ -302,8 +292,8 @@ def flag_doublets(
     if method == "none":
         return None
     obs = adata.obs
-    obs["doublet_score"] = np.full(adata.n_obs, np.nan)
-    obs["predicted_doublet"] = np.zeros(adata.n_obs, dtype=bool)
+    obs[DOUBLET_SCORE] = np.full(adata.n_obs, np.nan)
+    obs[PREDICTED_DOUBLET] = np.zeros(adata.n_obs, dtype=bool)
     if adata.n_obs < MIN_CELLS_DOUBLETS:
         logger.warning(
             "doublets: %d cells are too few for scrublet (at least %d): no cell is called a "
@@ -318,7 +308,7 @@ def flag_doublets(
     counts.obs_names = adata.obs_names
     sc.pp.scrublet(counts, random_state=seed, verbose=False)
     scores = counts.obs["doublet_score"].to_numpy(dtype=np.float64)
-    obs["doublet_score"] = scores
+    obs[DOUBLET_SCORE] = scores
     threshold = (counts.uns.get("scrublet") or {}).get("threshold")
     if threshold is None or "predicted_doublet" not in counts.obs:
         logger.warning(
@@ -327,8 +317,8 @@ def flag_doublets(
         )
         return [-np.inf, np.inf]
     predicted = counts.obs["predicted_doublet"].to_numpy(dtype=bool)
-    obs["predicted_doublet"] = predicted
-    obs["qc_pass"] = obs["qc_pass"].to_numpy(dtype=bool) & ~predicted
+    obs[PREDICTED_DOUBLET] = predicted
+    obs[QC_PASS] = obs[QC_PASS].to_numpy(dtype=bool) & ~predicted
     logger.info(
         "doublets: scrublet (seed %d) calls %d of %d cells doublets (score above %.3g)",
         seed,
