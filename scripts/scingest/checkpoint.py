@@ -19,8 +19,10 @@ A checkpoint (``results/samples/{sample}.h5ad``) is an h5ad file holding one sam
   the outlier flags (``outlier_*``) and :data:`QC_PASS`, and with doublet detection
   :data:`DOUBLET_SCORE` and :data:`PREDICTED_DOUBLET`. A metadata column may take none of
   these names (:func:`is_reserved_obs`).
-- ``var``: unique gene names as ``var_names``, ``gene_ids``/``feature_types`` where the input
-  has them, boolean ``mt``/``ribo``/``hb`` and scanpy's per-gene QC metrics.
+- ``var``: unique gene names as ``var_names`` (symbols made unique by default, ids with
+  ``var_names: gene_ids``), ``gene_ids``/``feature_types`` where the input has them,
+  boolean ``mt``/``ribo``/``hb`` (the mito pattern follows the organism or a config regex)
+  and scanpy's per-gene QC metrics.
 - ``obsm``: other feature types of the input (antibody capture, ...) as CSR matrices
   (:func:`sparse_obsm_keys`), their column names in ``uns["feature_names"][key]``
   (:func:`feature_names_key`).
