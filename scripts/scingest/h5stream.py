@@ -3,6 +3,7 @@
 The merge and the filtered merge both copy cells x genes matrices from file to file. They
 read row blocks with anndata's backed sparse datasets and append them to an output written
 in anndata's on-disk format, so memory is bounded by the block size, not by the file.
+What the files must hold (and the checks of it) is :mod:`scingest.checkpoint`'s.
 """
 
 from __future__ import annotations
