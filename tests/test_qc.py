@@ -23,7 +23,7 @@ from scingest.qc import (
     mad_limits,
 )
 from scingest.sample import build_sample, write_h5ad
-from scingest.summary import MULTIQC_HEADER, read_qc_obs, write_qc_summary
+from scingest.summary import MULTIQC_HEADER, write_qc_summary
 from scingest.synthetic import synthetic_counts, write_dense
 
 
@@ -150,13 +150,6 @@ def test_plots_are_pngs(checkpoints, tmp_path):
     plot_sample_checkpoint("Pre1", checkpoints["Pre1"], tmp_path / "Pre1_qc.png")
     for name in [*names, "Pre1_qc"]:
         assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_read_qc_obs_refuses_checkpoints_without_flags(tmp_path):
-    adata = ad.AnnData(sp.csr_matrix(np.ones((2, 2), dtype=np.float32)))
-    adata.write_h5ad(tmp_path / "old.h5ad")
-    with pytest.raises(ScingestError, match="qc_pass"):
-        read_qc_obs(tmp_path / "old.h5ad")
 
 
 def test_filtered_merge_streams_the_passing_cells(checkpoints, tmp_path):

@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 
 from scingest.errors import ScingestError
-from scingest.merge import merge_checkpoints, merge_var
+from scingest.merge import merge_checkpoints
 from scingest.sample import build_sample, write_h5ad
 from scingest.synthetic import synthetic_counts, write_dense
 
@@ -156,14 +156,27 @@ def test_merge_refuses_disjoint_genes_for_inner(tmp_path):
     assert not list(tmp_path.glob(".m.h5ad*")), "no temporary file is left"
 
 
-def test_merge_var_keeps_only_agreeing_columns():
+def test_merge_var_keeps_only_agreeing_columns(tmp_path):
+    def merged_var(frames):
+        paths = {}
+        for name, var in frames.items():
+            adata = ad.AnnData(sp.csr_matrix(np.ones((1, len(var)), dtype=np.float32)), var=var)
+            adata.obs_names = [f"{name}-C1"]
+            paths[name] = tmp_path / f"{name}.h5ad"
+            write_h5ad(adata, paths[name])
+        out = tmp_path / "merged.h5ad"
+        merge_checkpoints(paths, out, join="outer")
+        merged = ad.read_h5ad(out)
+        assert merged.var_names.tolist() == ["G1", "G2", "G3"]
+        return merged.var
+
     a = pd.DataFrame({"ids": ["E1", "E2"], "n": [1, 2]}, index=["G1", "G2"])
     b = pd.DataFrame({"ids": ["E2", "E3"], "n": [5, 6]}, index=["G2", "G3"])
-    merged = merge_var({"a": a, "b": b}, pd.Index(["G1", "G2", "G3"]))
+    merged = merged_var({"a": a, "b": b})
     assert merged.columns.tolist() == ["ids"]
     assert merged["ids"].tolist() == ["E1", "E2", "E3"]
     b.loc["G2", "ids"] = "OTHER"
-    assert "ids" not in merge_var({"a": a, "b": b}, pd.Index(["G1", "G2", "G3"])).columns
+    assert "ids" not in merged_var({"a": a, "b": b}).columns
 
 
 def _reference(paths, join):

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .checkpoint import BARCODE, csr_group, read_tables
 from .errors import ScingestError
 from .files import sha256sum, write_text_atomic
 from .h5stream import BLOCK_NNZ, row_blocks
@@ -104,27 +105,29 @@ def _soma():
 # ---------------------------------------------------------------------------- reading
 
 
-def read_checkpoint_tables(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``obs`` and ``var`` of a checkpoint, without its matrices."""
-    from anndata.io import read_elem
-
-    with h5py.File(path, "r") as f:
-        return read_elem(f["obs"]), read_elem(f["var"])
-
-
-def _matrix_group(f: h5py.File, path: Path) -> h5py.Group:
-    group = f.get("X")
-    if not isinstance(group, h5py.Group) or group.attrs.get("encoding-type") != "csr_matrix":
-        raise ScingestError("expected CSR counts in X (a scingest checkpoint)", path=path)
-    return group
-
-
 def iter_count_blocks(path: Path, *, block_nnz: int = BLOCK_NNZ):
-    """(first row, CSR block) of a checkpoint's ``X``, at most ``block_nnz`` values each."""
+    """A checkpoint's ``X`` in row blocks.
+
+    Parameters
+    ----------
+    path
+        A checkpoint.
+    block_nnz
+        The most stored values per block.
+
+    Yields
+    ------
+    ``(first row, CSR block)`` pairs, in order.
+
+    Raises
+    ------
+    ScingestError
+        When ``X`` is not a CSR matrix.
+    """
     from anndata.io import sparse_dataset
 
     with h5py.File(path, "r", rdcc_nbytes=0) as f:
-        group = _matrix_group(f, path)
+        group = csr_group(f, "X")
         matrix = sparse_dataset(group)
         for start, stop in row_blocks(group["indptr"][:], block_nnz):
             yield start, matrix[start:stop]
@@ -146,8 +149,18 @@ def _kind(t: pa.DataType) -> str:
 
 
 def to_arrow_column(values: pd.Series) -> pa.Array:
-    """One obs/var column as Arrow: categoricals as dictionaries of strings (TileDB
-    enumerations), text as large strings, numbers and booleans as they are (nullable)."""
+    """One obs/var column as Arrow.
+
+    Parameters
+    ----------
+    values
+        The column.
+
+    Returns
+    -------
+    Categoricals as dictionaries of strings (TileDB enumerations), text as large strings,
+    numbers and booleans as they are (nullable).
+    """
     if isinstance(values.dtype, pd.CategoricalDtype):
         strings = values.astype(str).where(values.notna(), None)
         return (
@@ -261,7 +274,18 @@ def _is_ready(store: Path) -> bool:
 
 
 def read_samples(store: str | PathLike[str]) -> pd.DataFrame:
-    """The ``samples`` table of a collection: one row per complete sample."""
+    """The ``samples`` table of a collection.
+
+    Parameters
+    ----------
+    store
+        A SOMA collection.
+
+    Returns
+    -------
+    One row per complete sample, in the order of its cells (columns of
+    :data:`SAMPLES_SCHEMA`).
+    """
     soma = _soma()
     with soma.Experiment.open(str(store)) as exp:
         table = exp[SAMPLES].read().concat().to_pandas()
@@ -269,7 +293,17 @@ def read_samples(store: str | PathLike[str]) -> pd.DataFrame:
 
 
 def repair(store: Path) -> str | None:
-    """Roll back a sample whose append was interrupted; return its name, or None."""
+    """Roll back a sample whose append was interrupted.
+
+    Parameters
+    ----------
+    store
+        A SOMA collection.
+
+    Returns
+    -------
+    The name of the sample rolled back, or ``None`` when no append was pending.
+    """
     soma = _soma()
     with soma.Experiment.open(str(store)) as exp:
         pending = exp.metadata.get(PENDING)
@@ -318,7 +352,7 @@ def _sample_metadata(obs: pd.DataFrame) -> dict[str, Any]:
     """Columns of ``obs`` with one value for the whole sample (the sheet's metadata)."""
     out = {}
     for name, values in obs.items():
-        if name == "barcode" or pd.api.types.is_float_dtype(values.dtype) or not len(values):
+        if name == BARCODE or pd.api.types.is_float_dtype(values.dtype) or not len(values):
             continue
         if values.nunique(dropna=False) == 1:
             value = values.iloc[0]
@@ -327,10 +361,30 @@ def _sample_metadata(obs: pd.DataFrame) -> dict[str, Any]:
 
 
 def append_sample(store: Path, checkpoint: Checkpoint, *, block_nnz: int = BLOCK_NNZ) -> int:
-    """Append one checkpoint to the store; return its number of cells."""
+    """Append one checkpoint to the store (crash-safe: see the module's docstring).
+
+    Parameters
+    ----------
+    store
+        A SOMA collection.
+    checkpoint
+        The checkpoint and what identifies its bytes.
+    block_nnz
+        Stored values read and written at once.
+
+    Returns
+    -------
+    Its number of cells.
+
+    Raises
+    ------
+    ScingestError
+        For duplicate gene names, ``X`` not stored as CSR, or a column whose type differs
+        from the collection's.
+    """
     soma = _soma()
     path = checkpoint.path
-    obs, var = read_checkpoint_tables(path)
+    obs, var = read_tables(path)
     with soma.Experiment.open(str(store)) as exp:
         meta = dict(exp.metadata)
         stored = exp.ms[MEASUREMENT].var.read(column_names=["soma_joinid", "var_id"]).concat()
@@ -430,7 +484,7 @@ def _identify(sample: str, path: Path, known: Mapping[str, pd.Series] | None) ->
 
 def _first_dtype(path: Path) -> np.dtype:
     with h5py.File(path, "r") as f:
-        return np.dtype(_matrix_group(f, path)["data"].dtype)
+        return np.dtype(csr_group(f, "X")["data"].dtype)
 
 
 def _fresh(store: Path, checkpoints: list[Checkpoint]) -> None:
@@ -464,7 +518,20 @@ def _recover_swap(store: Path) -> None:
 
 
 def write_manifest(store: Path, manifest: str | PathLike[str]) -> pd.DataFrame:
-    """The manifest: what the store holds, one line per sample (the job's declared output)."""
+    """Write the manifest: what the store holds, one line per sample (the job's declared
+    output).
+
+    Parameters
+    ----------
+    store
+        A SOMA collection.
+    manifest
+        The TSV file.
+
+    Returns
+    -------
+    The store's ``samples`` table (:func:`read_samples`).
+    """
     table = read_samples(store)
     columns = ["sample", "n_cells", "n_genes", "obs_joinid_start", "sha256", "path"]
     write_text_atomic(manifest, table[columns].to_csv(sep="\t", index=False))
@@ -480,8 +547,21 @@ def build_soma_collection(
     """Bring the SOMA collection ``store`` in step with ``checkpoints`` (sample -> h5ad).
 
     New samples are appended; a changed (sha256) or removed sample rebuilds the store; an
-    interrupted append is rolled back first. Returns the samples by what was done with them
-    (``added``, ``kept``, ``rebuilt``, ``rolled_back``, ``removed``), also logged.
+    interrupted append is rolled back first.
+
+    Parameters
+    ----------
+    checkpoints
+        Sample name -> checkpoint path.
+    store
+        The SOMA collection (created when missing).
+    manifest
+        Where to write the manifest (:func:`write_manifest`), if anywhere.
+
+    Returns
+    -------
+    The samples by what was done with them (``added``, ``kept``, ``rebuilt``,
+    ``rolled_back``, ``removed``), also logged.
     """
     store = Path(store)
     paths = {sample: Path(p) for sample, p in checkpoints.items()}
@@ -571,8 +651,28 @@ def build_cellarr_collection(
     manifest: str | PathLike[str] | None = None,
 ) -> dict[str, list[str]]:
     """Build a CellArrDataset of ``checkpoints`` at ``store`` (a rebuild: cellarr cannot
-    append), swapped in when complete. Counts as float32 (cellarr's default is uint16),
-    typed obs columns, the per-sample table, gene ids; returns ``{"rebuilt": samples}``.
+    append), swapped in when complete.
+
+    Counts are stored as float32 (cellarr's default is uint16), with typed obs columns,
+    the per-sample table and gene ids.
+
+    Parameters
+    ----------
+    checkpoints
+        Sample name -> checkpoint path.
+    store
+        The dataset's folder.
+    manifest
+        Where to write the manifest, if anywhere.
+
+    Returns
+    -------
+    ``{"rebuilt": samples}``.
+
+    Raises
+    ------
+    ScingestError
+        When cellarr is not installed.
     """
     try:
         from cellarr import (
@@ -589,7 +689,7 @@ def build_cellarr_collection(
     paths = {sample: Path(p) for sample, p in checkpoints.items()}
     obs_frames, genes, rows = [], None, []
     for sample, path in paths.items():
-        obs, var = read_checkpoint_tables(path)
+        obs, var = read_tables(path)
         obs_frames.append(obs)
         keep = [c for c in var.columns if c in VAR_TEXT or pd.api.types.is_bool_dtype(var[c].dtype)]
         part = var[keep]
@@ -656,7 +756,29 @@ def build_collection(
     kind: str,
     manifest: str | PathLike[str],
 ) -> dict[str, list[str]]:
-    """The workflow's entry: a ``soma`` store kept in step, or a ``cellarr`` one rebuilt."""
+    """The workflow's entry: a ``soma`` store kept in step, or a ``cellarr`` one rebuilt.
+
+    Parameters
+    ----------
+    checkpoints
+        Sample name -> checkpoint path.
+    store
+        The collection.
+    kind
+        ``soma`` (:func:`build_soma_collection`) or ``cellarr``
+        (:func:`build_cellarr_collection`).
+    manifest
+        The manifest file (the job's declared output).
+
+    Returns
+    -------
+    The samples by what was done with them.
+
+    Raises
+    ------
+    ScingestError
+        For another ``kind``.
+    """
     if kind == "soma":
         return build_soma_collection(checkpoints, store, manifest=manifest)
     if kind == "cellarr":

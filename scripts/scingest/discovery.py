@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from .checkpoint import is_reserved_obs
 from .errors import ScingestError
 from .formats import FORMATS, detect_format, group_companions, input_files
 from .layouts import multi_samples
@@ -23,26 +24,6 @@ logger = logging.getLogger(__name__)
 
 #: Columns of a sheet that are not sample metadata.
 SHEET_COLUMNS = ("sample", "path", "format")
-#: obs columns the workflow writes itself; a metadata column may not take these names.
-RESERVED_OBS_COLUMNS = frozenset(
-    {
-        "sample",
-        "barcode",
-        "n_genes_by_counts",
-        "log1p_n_genes_by_counts",
-        "total_counts",
-        "log1p_total_counts",
-        "doublet_score",
-        "predicted_doublet",
-    }
-)
-_RESERVED_OBS_PATTERNS = (
-    re.compile(r"^pct_counts_in_top_\d+_genes$"),
-    re.compile(r"^(log1p_)?total_counts_\w+$"),
-    re.compile(r"^pct_counts_\w+$"),
-    re.compile(r"^qc_\w+$"),
-    re.compile(r"^outlier_\w+$"),
-)
 #: Sheet columns that override a QC config key of the same name for one sample (an empty
 #: cell keeps the config value); they are read as numbers and never copied to obs.
 QC_OVERRIDE_COLUMNS = (
@@ -78,7 +59,7 @@ def is_reserved_column(name: str) -> bool:
         return False
     if name in READER_OVERRIDE_COLUMNS or name in RUN_WIDE_READER_KEYS:
         return True
-    return name in RESERVED_OBS_COLUMNS or any(p.match(name) for p in _RESERVED_OBS_PATTERNS)
+    return is_reserved_obs(name)
 
 
 def compile_pattern(pattern: str) -> re.Pattern[str]:

@@ -13,18 +13,9 @@ import h5py
 import numpy as np
 from anndata.io import read_elem, sparse_dataset, write_elem
 
-from .compat import legacy_strings
+from .checkpoint import PROVENANCE, QC_PASS, check_csr, new_h5ad, sparse_obsm_keys
 from .errors import ScingestError
-from .files import atomic_path
-from .h5stream import (
-    BLOCK_NNZ,
-    Compression,
-    CsrWriter,
-    check_csr,
-    row_blocks,
-    sparse_obsm_keys,
-    stream_rows,
-)
+from .h5stream import BLOCK_NNZ, Compression, CsrWriter, row_blocks, stream_rows
 from .provenance import h5ad_safe
 
 logger = logging.getLogger(__name__)
@@ -52,18 +43,40 @@ def filter_merged(
 
     ``X``, every layer, ``obs`` and ``var`` are subset (``obsm`` matrices by cell only);
     ``var["n_cells_pass"]`` holds each kept gene's number of passing cells;
-    ``uns["scingest"]["filter"]`` records the numbers.
-    Returns cells and genes before and after.
+    ``uns["scingest"]["filter"]`` records the numbers. A layer stored as a hard link to
+    ``X`` stays one.
+
+    Parameters
+    ----------
+    merged
+        A merged file (:func:`scingest.merge.merge_checkpoints`).
+    out
+        The filtered h5ad; written under a temporary name and renamed when complete.
+    min_cells
+        Keep the genes detected in at least this many passing cells.
+    chunk_nnz
+        Stored values read at once.
+    compression
+        ``none``, ``lzf`` or ``gzip``, for the matrices written.
+
+    Returns
+    -------
+    ``cells_in``, ``cells_out``, ``genes_in``, ``genes_out`` and ``min_cells``.
+
+    Raises
+    ------
+    ScingestError
+        When ``merged`` has no ``obs["qc_pass"]`` or a matrix not stored as CSR.
     """
     with h5py.File(merged, "r") as f:
         obs = read_elem(f["obs"])
         var = read_elem(f["var"])
         uns = read_elem(f["uns"]) if "uns" in f else {}
-        if "qc_pass" not in obs.columns:
+        if QC_PASS not in obs.columns:
             raise ScingestError(
-                "no obs column qc_pass: the checkpoints predate QC flags", path=merged
+                f"no obs column {QC_PASS}: the checkpoints predate QC flags", path=merged
             )
-        keep_cells = obs["qc_pass"].to_numpy(dtype=bool)
+        keep_cells = obs[QC_PASS].to_numpy(dtype=bool)
         keys = _matrices(f)
         matrix = sparse_dataset(f["X"])
         n_cells = np.zeros(len(var), dtype=np.int64)
@@ -82,16 +95,12 @@ def filter_merged(
             "min_cells": int(min_cells),
         }
         uns = dict(uns)
-        scingest = dict(uns.get("scingest", {}))
+        scingest = dict(uns.get(PROVENANCE, {}))
         scingest["filter"] = stats
-        uns["scingest"] = h5ad_safe(scingest)
-        with atomic_path(out) as tmp, h5py.File(tmp, "w") as g, legacy_strings():
-            g.attrs["encoding-type"] = "anndata"
-            g.attrs["encoding-version"] = "0.1.0"
+        uns[PROVENANCE] = h5ad_safe(scingest)
+        with new_h5ad(out) as g:
             write_elem(g, "obs", obs.loc[keep_cells])
             write_elem(g, "var", new_var)
-            for key in ("layers", "obsm", "varm", "obsp", "varp"):
-                write_elem(g, key, {})
             for key in keys:
                 if key != "X" and f[key] == f["X"]:
                     continue  # a hard link to X (counts stored once): linked again below

@@ -3,6 +3,7 @@
 The merge and the filtered merge both copy cells x genes matrices from file to file. They
 read row blocks with anndata's backed sparse datasets and append them to an output written
 in anndata's on-disk format, so memory is bounded by the block size, not by the file.
+What the files must hold (and the checks of it) is :mod:`scingest.checkpoint`'s.
 """
 
 from __future__ import annotations
@@ -27,20 +28,31 @@ Compression = Literal["none", "lzf", "gzip"]
 #: twice that while a block is re-indexed): bounds a stream's memory whatever the file size.
 BLOCK_NNZ = 4_000_000
 #: HDF5 chunk of the appendable output datasets, in elements. anndata's default for an
-#: appendable dataset is 1,024 elements, which made 100 million stored values 100,000
-#: chunks; 256 Ki elements (1 MiB of float32) writes and reads in large pieces.
+#: appendable dataset is 1,024 elements, which cuts a large matrix into very many small
+#: chunks; 256 Ki elements writes and reads in large pieces.
 OUTPUT_CHUNK = 1 << 18
-#: Deflate level of ``compression: gzip``. On the seed checkpoint (bench/run.py
-#: compression), anndata's writer at level 1 took 3.9 s for 78 MiB, at h5py's default
-#: level 4 6.6 s for the same size; with CsrWriter's parallel ISA-L chunks, 1.0 s, 93 MiB.
+#: Deflate level of ``compression: gzip``: counts compress to about the same size at
+#: level 1 as at h5py's default level 4, in much less time (``bench/run.py compression``).
 GZIP_LEVEL = 1
-#: ISA-L's level for the same chunks (its scale is 0-3): 586 MB/s on the seed's values.
+#: ISA-L's level for the same chunks (its scale is 0-3): its fastest deflate level.
 ISAL_LEVEL = 1
 COMPRESSIONS = ("none", "lzf", "gzip")
 
 
 def row_blocks(indptr: np.ndarray, block_nnz: int = BLOCK_NNZ) -> Iterator[tuple[int, int]]:
-    """Row ranges holding at most ``block_nnz`` stored values (at least one row each)."""
+    """Row ranges holding at most ``block_nnz`` stored values (at least one row each).
+
+    Parameters
+    ----------
+    indptr
+        A CSR matrix's ``indptr``.
+    block_nnz
+        The most stored values per range (a single longer row is a range of its own).
+
+    Yields
+    ------
+    ``(start, stop)`` row ranges covering every row, in order.
+    """
     n_rows = len(indptr) - 1
     start = 0
     while start < n_rows:
@@ -51,30 +63,34 @@ def row_blocks(indptr: np.ndarray, block_nnz: int = BLOCK_NNZ) -> Iterator[tuple
 
 
 def check_compression(compression: str) -> None:
-    """Refuse a compression the writers do not know, before any work is done."""
+    """Refuse a compression the writers do not know, before any work is done.
+
+    Parameters
+    ----------
+    compression
+        The compression asked for.
+
+    Raises
+    ------
+    ScingestError
+        Unless it is one of :data:`COMPRESSIONS`.
+    """
     if compression not in COMPRESSIONS:
         raise ScingestError(f"compression must be none, lzf or gzip, not {compression!r}")
 
 
-def sparse_obsm_keys(f: h5py.File) -> list[str]:
-    """Names of the ``obsm`` entries stored as CSR (the readers' other feature types)."""
-    return [
-        k for k in f.get("obsm", []) if f[f"obsm/{k}"].attrs.get("encoding-type") == "csr_matrix"
-    ]
-
-
-def check_csr(group: h5py.Group | h5py.Dataset, key: str) -> None:
-    """Refuse a matrix that is not stored as CSR (the checkpoint contract)."""
-    kind = group.attrs.get("encoding-type", "dense array")
-    if kind != "csr_matrix":
-        raise ScingestError(
-            f"{key} is stored as {kind}, expected csr_matrix", path=group.file.filename
-        )
-
-
 def workers(threads: int | None = None) -> int:
-    """Threads for chunk compression: ``threads`` (a job's declared share, at least 1) when
-    given, else the CPUs this process may run on (SLURM's share)."""
+    """Threads for chunk compression.
+
+    Parameters
+    ----------
+    threads
+        A job's declared share; ``None``: the CPUs this process may run on (SLURM's share).
+
+    Returns
+    -------
+    ``threads`` (at least 1) when given, else the CPUs of this process.
+    """
     if threads is not None:
         return max(1, int(threads))
     try:
@@ -109,9 +125,9 @@ class _DeflateAppender:
     """Appends to a 1-D chunked, deflate-filtered dataset, compressing whole chunks with
     ISA-L in worker threads and storing them with ``write_direct_chunk``.
 
-    Why: HDF5 compresses in the writing thread, one chunk at a time, with zlib. On the seed
-    checkpoint's counts ISA-L level 1 compresses 4x faster than zlib level 1 (586 vs 143
-    MB/s on values) and the threads run in parallel. The file is a plain deflate-filtered
+    Why: HDF5 compresses in the writing thread, one chunk at a time, with zlib; ISA-L is a
+    faster deflate, and the threads run in parallel (``bench/run.py compression`` compares
+    the result with HDF5's own gzip). The file is a plain deflate-filtered
     HDF5 dataset: any HDF5 reader (anndata, h5py, R, Julia) reads it without plugins.
     Without a pool (a one-thread job), chunks are compressed in the calling thread.
     """
@@ -179,6 +195,23 @@ class CsrWriter:
     like ``indices`` while the values fit (:func:`write_indptr`). gzip chunks are
     compressed by ``pool``, else by a pool of its own of :func:`workers` (``threads``)
     threads; ``threads=1`` compresses in the calling thread.
+
+    Parameters
+    ----------
+    parent
+        The group to write into.
+    key
+        The matrix's name under ``parent`` (e.g. ``X``, ``layers/counts``).
+    n_cols
+        The number of columns.
+    dtype
+        The dtype of the stored values.
+    compression
+        ``none``, ``lzf`` or ``gzip``.
+    pool
+        Threads that compress gzip chunks, shared with other writers.
+    threads
+        The threads of a pool of its own, without ``pool``.
     """
 
     def __init__(
@@ -212,6 +245,18 @@ class CsrWriter:
         self.n_rows = 0
 
     def append(self, block: sp.csr_matrix) -> None:
+        """Append a block's rows, converted to the writer's dtype.
+
+        Parameters
+        ----------
+        block
+            CSR rows with the writer's number of columns.
+
+        Raises
+        ------
+        ValueError
+            When the block has another number of columns.
+        """
         if block.shape[1] != self.n_cols:
             raise ValueError(f"block has {block.shape[1]} columns, expected {self.n_cols}")
         block = sp.csr_matrix(block, dtype=self.dtype)
@@ -223,7 +268,12 @@ class CsrWriter:
         self.n_rows += block.shape[0]
 
     def close_values(self) -> np.ndarray:
-        """Finish ``data`` and ``indices`` only; return ``indptr`` (not written)."""
+        """Finish ``data`` and ``indices`` only, for a caller that writes ``indptr`` itself.
+
+        Returns
+        -------
+        The ``indptr`` of the rows appended (int64, not written).
+        """
         self.data.close()
         self.indices.close()
         if self._own_pool and self.pool is not None:
@@ -231,14 +281,27 @@ class CsrWriter:
         return np.concatenate(self.indptr)
 
     def close(self) -> None:
+        """Finish the matrix: ``data``, ``indices``, ``indptr`` and anndata's attributes."""
         indptr = self.close_values()
         write_indptr(self.group, indptr, compression=self.compression)
         set_csr_attrs(self.group, (self.n_rows, self.n_cols))
 
 
 def write_indptr(group: h5py.Group, indptr: np.ndarray, *, compression: Compression) -> None:
-    """Store a CSR ``indptr`` with the file's compression: int32 like the int32 indices
-    while it fits, as scipy builds it (mixed index dtypes break scipy's item assignment)."""
+    """Store a CSR ``indptr`` with the file's compression.
+
+    It is stored as int32 like the int32 indices while it fits, as scipy builds it (mixed
+    index dtypes break scipy's item assignment).
+
+    Parameters
+    ----------
+    group
+        The matrix's group.
+    indptr
+        The row pointers.
+    compression
+        The compression of the file's matrices.
+    """
     if len(indptr) and indptr[-1] < np.iinfo(np.int32).max:
         indptr = indptr.astype(np.int32)
     kwargs: dict[str, Any] = {}
@@ -250,7 +313,15 @@ def write_indptr(group: h5py.Group, indptr: np.ndarray, *, compression: Compress
 
 
 def set_csr_attrs(group: h5py.Group, shape: tuple[int, int]) -> None:
-    """anndata's encoding attributes of a CSR matrix group."""
+    """Set anndata's encoding attributes of a CSR matrix group.
+
+    Parameters
+    ----------
+    group
+        The matrix's group.
+    shape
+        ``(rows, columns)``.
+    """
     group.attrs["encoding-type"] = "csr_matrix"
     group.attrs["encoding-version"] = "0.1.0"
     group.attrs["shape"] = shape
@@ -265,7 +336,19 @@ def write_csr(
     pool: ThreadPoolExecutor | None = None,
     threads: int | None = None,
 ) -> None:
-    """Write a whole in-memory CSR matrix with :class:`CsrWriter`."""
+    """Write a whole in-memory CSR matrix with :class:`CsrWriter`.
+
+    Parameters
+    ----------
+    parent
+        The group to write into.
+    key
+        The matrix's name under ``parent``.
+    matrix
+        The matrix.
+    compression, pool, threads
+        As :class:`CsrWriter`.
+    """
     writer = CsrWriter(
         parent,
         key,
@@ -280,9 +363,21 @@ def write_csr(
 
 
 def same_stored(a: h5py.Group, b: h5py.Group) -> bool:
-    """Whether two stored sparse matrices are byte for byte the same (compared chunk by
-    chunk as stored, without decompressing), e.g. ``X`` and ``layers/counts``; a hard link
-    (one group under two names, as checkpoints store identical counts) is the same."""
+    """Whether two stored sparse matrices are byte for byte the same.
+
+    They are compared chunk by chunk as stored, without decompressing, e.g. ``X`` and
+    ``layers/counts``; a hard link (one group under two names, as checkpoints store
+    identical counts) is the same.
+
+    Parameters
+    ----------
+    a, b
+        The matrices' groups.
+
+    Returns
+    -------
+    True when encoding, shape, dtypes, chunking, filters and every stored chunk agree.
+    """
     if a == b:
         return True
     if a.attrs.get("encoding-type") != b.attrs.get("encoding-type"):
@@ -322,6 +417,19 @@ def reindex_columns(block: sp.csr_matrix, column_map: np.ndarray, n_cols: int) -
     """Move a block's columns to new positions: ``column_map[old] = new``, ``-1`` drops.
 
     Rows keep sorted column indices, as anndata and scanpy expect of CSR.
+
+    Parameters
+    ----------
+    block
+        CSR rows.
+    column_map
+        For each of the block's columns, its new position, or ``-1`` to drop it.
+    n_cols
+        The number of columns of the result.
+
+    Returns
+    -------
+    The rows with re-indexed columns, int32 indices.
     """
     new_indices = column_map[block.indices]
     keep = new_indices >= 0
@@ -353,8 +461,18 @@ def stream_rows(
     """Append the rows of the CSR matrix stored in ``source`` to each of ``targets``, block
     by block (several targets: one read for matrices known to be the same).
 
-    ``column_map`` re-indexes columns (see :func:`reindex_columns`); ``rows`` and
-    ``columns`` (boolean masks) subset instead.
+    Parameters
+    ----------
+    source
+        The stored matrix's group.
+    targets
+        Writer(s) to append to.
+    column_map
+        Re-indexes columns (see :func:`reindex_columns`).
+    rows, columns
+        Boolean masks that subset the rows and columns instead.
+    block_nnz
+        Stored values read at once.
     """
     targets = targets if isinstance(targets, list) else [targets]
     matrix = sparse_dataset(source)
@@ -430,7 +548,17 @@ def virtual_concat(
 
 def appends_only(column_map: np.ndarray) -> bool:
     """Whether a column map keeps every column in its order (new columns only after or
-    between them): re-mapped indices then stay sorted within each row."""
+    between them): re-mapped indices then stay sorted within each row.
+
+    Parameters
+    ----------
+    column_map
+        As in :func:`reindex_columns`.
+
+    Returns
+    -------
+    True when no column is dropped and the map is increasing.
+    """
     return bool((column_map >= 0).all() and (np.diff(column_map) > 0).all())
 
 
@@ -445,6 +573,21 @@ def iter_values(
 
     Plain deflate chunks are read as stored and inflated by ISA-L in ``pool`` (a few ahead,
     in parallel); anything else is read by h5py in pieces of ``block`` values.
+
+    Parameters
+    ----------
+    dataset
+        A 1-D dataset.
+    stop
+        How many values to read from its start.
+    block
+        Values per piece when h5py reads.
+    pool
+        Threads that inflate chunks; ``None`` leaves it to h5py.
+
+    Yields
+    ------
+    Consecutive pieces of the values.
     """
     chunks = dataset.chunks
     if pool is None or chunks is None or _filters(dataset) != _wanted("gzip"):
@@ -537,9 +680,25 @@ def concat_mode(
     compression: Compression,
     column_map: np.ndarray | None = None,
 ) -> Literal["copy", "remap", "reindex"]:
-    """How :class:`CsrConcat` can append the CSR matrix stored in ``source``: ``copy`` its
-    stored chunks (values and indices stored as wanted, same columns), ``remap`` (values
-    copied, indices re-mapped: columns kept in order) or ``reindex`` (rows re-indexed)."""
+    """How :class:`CsrConcat` can append the CSR matrix stored in ``source``.
+
+    Parameters
+    ----------
+    source
+        The stored matrix's group.
+    dtype
+        The output's value dtype.
+    compression
+        The output's compression.
+    column_map
+        As in :func:`reindex_columns`; ``None``: the same columns.
+
+    Returns
+    -------
+    ``copy`` its stored chunks (values and indices stored as wanted, same columns),
+    ``remap`` (values copied, indices re-mapped: columns kept in order) or ``reindex``
+    (rows re-indexed).
+    """
     column_map = _unless_identity(column_map)
     indptr = source["indptr"]
     data, indices = source["data"], source["indices"]
@@ -576,6 +735,13 @@ class CsrConcat:
     values are copied and only its indices re-mapped. Without ``virtual`` every row is
     re-indexed into plain datasets (:func:`stream_rows`, :class:`CsrWriter`). ``indptr``
     is rebased and kept in memory (8 bytes per row).
+
+    Parameters
+    ----------
+    parent, key, n_cols, dtype, compression, pool, threads
+        As :class:`CsrWriter`.
+    virtual
+        Join the matrices' stored values as parts (above) rather than re-index every row.
     """
 
     def __init__(
@@ -616,8 +782,21 @@ class CsrConcat:
         column_map: np.ndarray | None = None,
         block_nnz: int = BLOCK_NNZ,
     ) -> Literal["copy", "remap", "reindex"]:
-        """Append the rows of the CSR matrix stored in ``source``; ``column_map`` as in
-        :func:`reindex_columns`. Returns how its values were written."""
+        """Append the rows of the CSR matrix stored in ``source``.
+
+        Parameters
+        ----------
+        source
+            The stored matrix's group (in another file).
+        column_map
+            As in :func:`reindex_columns`.
+        block_nnz
+            Stored values read at once where rows are re-indexed.
+
+        Returns
+        -------
+        How its values were written (:func:`concat_mode`).
+        """
         if not self.virtual:
             stream_rows(source, self.writer, column_map=column_map, block_nnz=block_nnz)
             return "reindex"
@@ -665,12 +844,24 @@ class CsrConcat:
 
     def add_like(self, other: CsrConcat) -> None:
         """Append the matrix last added to ``other`` (same rows, columns and dtype), sharing
-        its stored values: a layer that equals ``X`` in this sample."""
+        its stored values: a layer that equals ``X`` in this sample.
+
+        Parameters
+        ----------
+        other
+            A virtual concatenation of the same dtype with a matrix added.
+        """
         assert self.virtual and other.last is not None and other.dtype == self.dtype
         self._append(*other.last)
 
     def add_empty(self, n_rows: int) -> None:
-        """Append ``n_rows`` rows without values (a sample without this matrix)."""
+        """Append rows without values (a sample without this matrix).
+
+        Parameters
+        ----------
+        n_rows
+            How many rows.
+        """
         if not self.virtual:
             self.writer.append(sp.csr_matrix((n_rows, self.n_cols), dtype=self.dtype))
             return
@@ -686,6 +877,7 @@ class CsrConcat:
         self.nnz += nnz
 
     def close(self) -> None:
+        """Finish the matrix: the virtual datasets, ``indptr`` and anndata's attributes."""
         if not self.virtual:
             self.writer.close()
             return

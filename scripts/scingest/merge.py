@@ -2,16 +2,15 @@
 
 Why not ``anndata.experimental.concat_on_disk``, which this module used at first: it keeps
 every input open and holds every sample's ``var`` (index and table) in memory at once, so
-its peak grew by about 12 MiB per sample of 33,538 genes (``bench/run.py merge``, 2,500
-cells per sample: 352 MiB for 12 samples, 924 MiB for 48, 2.6x for 4x the cells); it
-writes the matrices uncompressed; and it aligns ``obsm`` matrices by position, not by
-feature name. Here one sample is open at a time: genes, ``var`` and ``obsm`` feature names
-are merged incrementally (memory grows with the number of distinct genes, not samples),
-``obs`` is written column by column (cell names and plain columns as each sample's stored
-column, joined by a virtual dataset), and matrices are joined from each sample's stored
-chunks where the genes allow it, else streamed in row blocks
-(:class:`scingest.h5stream.CsrConcat`). Counts identical to ``X`` are stored once,
-as a hard link. Output semantics follow ``anndata.concat``.
+its peak grows with the number of samples (``bench/run.py merge`` and ``merge-scale``
+measure it); it writes the matrices uncompressed; and it aligns ``obsm`` matrices by
+position, not by feature name. Here one sample is open at a time: genes, ``var`` and
+``obsm`` feature names are merged incrementally (memory grows with the number of distinct
+genes, not samples), ``obs`` is written column by column (cell names and plain columns as
+each sample's stored column, joined by a virtual dataset), and matrices are joined from
+each sample's stored chunks where the genes allow it, else streamed in row blocks
+(:class:`scingest.h5stream.CsrConcat`). Counts identical to ``X`` are stored once, as a
+hard link. Output semantics follow ``anndata.concat``.
 """
 
 from __future__ import annotations
@@ -26,13 +25,20 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, Literal
 
-import anndata as ad
 import h5py
 import numpy as np
 import pandas as pd
 from anndata.io import read_elem, write_elem
 
-from .compat import legacy_strings
+from .checkpoint import (
+    FEATURE_NAMES,
+    PROVENANCE,
+    check_csr,
+    has_obsm_column,
+    new_h5ad,
+    read_feature_names,
+    sparse_obsm_keys,
+)
 from .errors import ScingestError
 from .files import atomic_path
 from .h5stream import (
@@ -41,11 +47,9 @@ from .h5stream import (
     Compression,
     CsrConcat,
     check_compression,
-    check_csr,
     concat_mode,
     copy_part,
     same_stored,
-    sparse_obsm_keys,
     virtual_concat,
     workers,
 )
@@ -66,14 +70,22 @@ def _index(group: h5py.Group) -> pd.Index:
     return pd.Index(read_elem(group[group.attrs["_index"]]))
 
 
-def _feature_names(f: h5py.File, key: str) -> pd.Index | None:
-    """Names of the columns of ``obsm[key]``, as the readers store them in ``uns``."""
-    stored = f.get(f"uns/feature_names/{key}")
-    return None if stored is None else pd.Index(read_elem(stored))
-
-
 def combine_genes(genes: pd.Index | None, other: pd.Index, *, join: Join) -> pd.Index:
-    """One step of the gene join: the first sample's order, new genes appended (outer)."""
+    """One step of the gene join: the first sample's order, new genes appended (outer).
+
+    Parameters
+    ----------
+    genes
+        The genes joined so far; ``None`` before the first sample.
+    other
+        The next sample's genes.
+    join
+        ``inner`` keeps the genes in both, ``outer`` appends ``other``'s new genes.
+
+    Returns
+    -------
+    The joined genes, in the order of ``genes``.
+    """
     if genes is None:
         return other
     if join == "inner":
@@ -99,6 +111,13 @@ class VarMerger:
         return None if self._values is None else list(self._values.columns)
 
     def add(self, frame: pd.DataFrame) -> None:
+        """Take in the next sample's ``var``.
+
+        Parameters
+        ----------
+        frame
+            The sample's ``var`` table, indexed by unique gene names.
+        """
         for column in frame.columns:
             self._dtypes.setdefault(column, frame[column].dtype)
         if self._values is None:
@@ -143,6 +162,18 @@ class VarMerger:
         self._values = pd.concat([kept, added]) if len(added) else kept
 
     def result(self, genes: pd.Index) -> pd.DataFrame:
+        """The merged ``var`` over ``genes``.
+
+        Parameters
+        ----------
+        genes
+            The merged genes (the join's result).
+
+        Returns
+        -------
+        ``var`` with the columns whose values agree across samples and that have a value
+        for every gene of ``genes``, in the first sample's dtypes.
+        """
         out = pd.DataFrame(index=genes)
         if self._values is None:
             return out
@@ -157,16 +188,6 @@ class VarMerger:
                 else values.astype(dtype)
             )
         return out
-
-
-def merge_var(
-    frames: Mapping[str, pd.DataFrame] | Iterable[pd.DataFrame], genes: pd.Index
-) -> pd.DataFrame:
-    """Merge ``var`` tables (see :class:`VarMerger`) over ``genes``."""
-    merger = VarMerger()
-    for frame in frames.values() if isinstance(frames, Mapping) else frames:
-        merger.add(frame)
-    return merger.result(genes)
 
 
 @dataclass
@@ -230,7 +251,7 @@ def _plan(paths: Mapping[str, Path], join: Join) -> _Plan:
             plan.twins[sample] = {
                 f"layers/{k}" for k in layers if same_stored(f["X"], f[f"layers/{k}"])
             }
-            obsm = {k: _feature_names(f, k) for k in sparse_obsm_keys(f)}
+            obsm = {k: read_feature_names(f, k) for k in sparse_obsm_keys(f)}
             for k, names in obsm.items():
                 # joined over the samples that have it; the others get empty rows
                 if k not in plan.obsm_samples:
@@ -457,8 +478,6 @@ def _write_matrices(
     written, with their feature names, and per sample how its ``X`` was written.
     """
     assert plan.genes is not None and plan.layers is not None
-    write_elem(out, "layers", {})
-    write_elem(out, "obsm", {})
     widths = plan.obsm_widths
     obsm_keys = []
     for k, names in plan.obsm.items():
@@ -526,7 +545,9 @@ def _write_matrices(
                     if sample not in plan.obsm_samples[k]:
                         targets[key].add_empty(plan.n_obs[sample])
                         continue
-                    column_map = None if names is None else _column_map(_feature_names(f, k), names)
+                    column_map = (
+                        None if names is None else _column_map(read_feature_names(f, k), names)
+                    )
                     targets[key].add(f[key], column_map=column_map, block_nnz=block_nnz)
         for target in targets.values():
             target.close()
@@ -535,7 +556,7 @@ def _write_matrices(
     n_obs = list(plan.n_obs.values())
     for k, _, _, _ in obsm_keys:
         if len(plan.obsm_samples[k]) < len(paths):
-            column = f"has_{k}"
+            column = has_obsm_column(k)
             if column in out["obs"]:
                 raise ScingestError(
                     f"obs column {column!r} of a checkpoint clashes with the column the merge "
@@ -587,7 +608,9 @@ def _copyable(
                 result[key] &= mode != "reindex"
             for k, key, names, _ in obsm_keys:
                 if sample in plan.obsm_samples[k]:
-                    column_map = None if names is None else _column_map(_feature_names(f, k), names)
+                    column_map = (
+                        None if names is None else _column_map(read_feature_names(f, k), names)
+                    )
                     mode = concat_mode(f[key], plan.dtypes[key], compression, column_map)
                     result[key] &= mode != "reindex"
     return result
@@ -596,11 +619,20 @@ def _copyable(
 def merge_report(plan: _Plan) -> pd.DataFrame:
     """Per sample, how many genes the join keeps, drops or fills.
 
-    One row per sample: ``cells``, ``genes``, ``genes_in_merged``, ``genes_dropped`` (the
-    sample's genes an inner join removes) and ``genes_filled`` (genes an outer join adds to
-    the sample as zeros). Counts alone suffice: a sample's genes are unique, the inner
-    join's genes are in every sample and the outer join's hold every sample's, so a sample
-    keeps the smaller of its gene count and the merged one.
+    Counts alone suffice: a sample's genes are unique, the inner join's genes are in every
+    sample and the outer join's hold every sample's, so a sample keeps the smaller of its
+    gene count and the merged one.
+
+    Parameters
+    ----------
+    plan
+        The merge's plan (one pass over the inputs' annotations).
+
+    Returns
+    -------
+    One row per sample: ``sample``, ``cells``, ``genes``, ``genes_in_merged``,
+    ``genes_dropped`` (the sample's genes an inner join removes) and ``genes_filled``
+    (genes an outer join adds to the sample as zeros).
     """
     assert plan.genes is not None
     merged = len(plan.genes)
@@ -632,23 +664,57 @@ def merge_checkpoints(
 ) -> pd.DataFrame:
     """Concatenate sample checkpoints on disk into ``out`` and return the merge report.
 
-    ``threads``: CPUs the merge may keep busy (the job's declared threads): the calling
-    thread reads and re-indexes, ``threads - 1`` others compress (``1``: all in one).
+    The output follows ``anndata.concat`` (``merge="same"``) and the checkpoint contract
+    (:mod:`scingest.checkpoint`); memory is bounded by ``block_nnz`` stored values, one
+    column of ``obs`` and the genes, whatever the number of samples.
 
-    Samples are taken in name order. Cells keep their ``obs_names`` (``{sample}-{barcode}``);
-    ``obs["sample"]`` is the categorical batch label; ``obs`` columns missing from a sample
-    are missing values there. ``join`` is ``inner`` (genes in every sample, as the scanpy
-    tutorial) or ``outer`` (all genes, absent ones as zeros); genes are in the first
-    sample's order, an outer join appending new genes as they appear. Genes an inner join
-    drops are counted per sample in the report and logged, never dropped silently. ``var``
-    columns that agree across samples are kept. ``X`` and the layers every sample has are
-    merged; ``obsm`` matrices kept by the readers (other feature types) are aligned by
-    feature name with the same join, over the samples that have them: the cells of the
-    others get empty rows and ``obs["has_{key}"]`` says which cells have it. The report's
-    ``x_merge`` says per sample how its ``X`` was written: ``copy`` (stored chunks copied),
-    ``remap`` (values copied, gene indices re-mapped) or ``reindex``. Memory is bounded by
-    ``block_nnz`` stored values, one column of ``obs`` and the genes, whatever the number
-    of samples. The output is written under a temporary name and renamed.
+    Parameters
+    ----------
+    checkpoints
+        Sample name -> checkpoint path. Samples are taken in name order.
+    out
+        The merged h5ad; written under a temporary name and renamed when complete.
+    join
+        ``inner``: the genes in every sample (as the scanpy tutorial); ``outer``: all
+        genes, absent ones as zeros. Genes are in the first sample's order, an outer join
+        appending new genes as they appear.
+    report
+        Where to write the report as TSV too (optional).
+    compression
+        ``none``, ``lzf`` or ``gzip``, for every matrix and ``obs`` column written.
+    block_nnz
+        Stored values read at once when rows have to be re-indexed.
+    threads
+        CPUs the merge may keep busy (the job's declared threads): the calling thread
+        reads and re-indexes, ``threads - 1`` others compress (``1``: all in one);
+        ``None``: every CPU the process may use.
+
+    Returns
+    -------
+    The report, one row per sample (:func:`merge_report`) plus ``x_merge``: how its ``X``
+    was written, ``copy`` (stored chunks copied), ``remap`` (values copied, gene indices
+    re-mapped) or ``reindex`` (re-indexed row by row).
+
+    Raises
+    ------
+    ScingestError
+        For an unknown ``join`` or ``compression``, no checkpoints, an inner join that
+        leaves no gene, a cell name in two checkpoints, or an input that breaks the
+        checkpoint contract (duplicate genes, matrices not stored as CSR).
+
+    Notes
+    -----
+    - Cells keep their ``obs_names`` (``{sample}-{barcode}``); ``obs["sample"]`` is the
+      categorical batch label; ``obs`` columns missing from a sample are missing values
+      there.
+    - Genes an inner join drops are counted per sample in the report and logged, never
+      dropped silently.
+    - ``var`` columns that agree across samples are kept (:class:`VarMerger`).
+    - ``X`` and the layers every sample has are merged; a layer every sample stores the
+      same as ``X`` (the counts) is stored once, as a hard link to ``X``.
+    - ``obsm`` matrices kept by the readers (other feature types) are aligned by feature
+      name with the same join, over the samples that have them: the cells of the others
+      get empty rows and ``obs["has_{key}"]`` says which cells have it.
     """
     if join not in ("inner", "outer"):
         raise ScingestError(f"join must be inner or outer, not {join!r}")
@@ -678,9 +744,7 @@ def merge_checkpoints(
                 row.sample,
                 row.genes_filled,
             )
-    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f, legacy_strings():
-        f.attrs["encoding-type"] = "anndata"
-        f.attrs["encoding-version"] = "0.1.0"
+    with new_h5ad(out) as f:
         _write_obs(f, paths, plan, compression=compression)
         write_elem(f, "var", plan.var.result(plan.genes))
         obsm, modes = _write_matrices(
@@ -689,10 +753,8 @@ def merge_checkpoints(
         table["x_merge"] = table["sample"].map(modes)
         for mode, samples in table.groupby("x_merge")["sample"]:
             logger.info("X of %d sample(s) %s: %s", len(samples), _MODES[mode], ", ".join(samples))
-        for key in ("varm", "obsp", "varp"):
-            write_elem(f, key, {})
         uns: dict[str, Any] = {
-            "scingest": h5ad_safe(
+            PROVENANCE: h5ad_safe(
                 {
                     "samples": plan.uns,
                     "merge": {
@@ -704,7 +766,7 @@ def merge_checkpoints(
             )
         }
         if obsm:
-            uns["feature_names"] = {
+            uns[FEATURE_NAMES] = {
                 k: np.asarray(names, dtype=object) for k, names in obsm.items() if names is not None
             }
         write_elem(f, "uns", uns)
@@ -719,8 +781,3 @@ def merge_checkpoints(
         join,
     )
     return table
-
-
-def read_merged(path: str | PathLike[str]) -> ad.AnnData:
-    """Read a merged file (convenience for notebooks and tests)."""
-    return ad.read_h5ad(path)

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .checkpoint import DOUBLET_SCORE, PREDICTED_DOUBLET, QC_PASS, read_qc_obs
 from .files import atomic_path
-from .summary import read_qc_obs
+from .qc import TOP20
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -26,7 +27,7 @@ VIOLIN_METRICS = (
     ("total_counts", "total counts per cell", True, "outlier_counts"),
     ("n_genes_by_counts", "genes detected per cell", True, "outlier_genes"),
     ("pct_counts_mt", "% counts mitochondrial", False, "outlier_mt"),
-    ("pct_counts_in_top_20_genes", "% counts in top 20 genes", False, "outlier_top20"),
+    (TOP20, "% counts in top 20 genes", False, "outlier_top20"),
 )
 PASS_COLOUR = "#4C72B0"
 FLAG_COLOUR = "#C44E52"
@@ -44,12 +45,38 @@ MAX_JITTER = 3_000
 
 
 def plural(n: int, word: str) -> str:
-    """``"1 sample"``, ``"2 samples"`` (with thousands separators)."""
+    """``"1 sample"``, ``"2 samples"`` (with thousands separators).
+
+    Parameters
+    ----------
+    n
+        The number.
+    word
+        The singular noun.
+
+    Returns
+    -------
+    The number and the noun, plural unless ``n`` is 1.
+    """
     return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 def subsample(n: int, limit: int, *, seed: int = 0) -> np.ndarray:
-    """Sorted indices of at most ``limit`` of ``n`` items, uniformly at random (fixed seed)."""
+    """Sorted indices of at most ``limit`` of ``n`` items, uniformly at random.
+
+    Parameters
+    ----------
+    n
+        The number of items.
+    limit
+        The most indices to return.
+    seed
+        The random seed (the same items every time).
+
+    Returns
+    -------
+    All indices when ``n <= limit``, else ``limit`` of them, sorted.
+    """
     if n <= limit:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
@@ -101,7 +128,20 @@ def _scale(values: np.ndarray, log: bool) -> np.ndarray:
 def load_samples(
     checkpoints: Mapping[str, str | PathLike[str]],
 ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, list[float]]]]:
-    """Each sample's ``obs`` and QC limits, read from its checkpoint without ``X``."""
+    """Each sample's ``obs`` and QC limits, read from its checkpoint without ``X``.
+
+    Parameters
+    ----------
+    checkpoints
+        Sample name -> checkpoint path.
+
+    Returns
+    -------
+    obs
+        Sample -> its ``obs``.
+    limits
+        Sample -> ``{flag: [lower, upper]}`` (:func:`scingest.checkpoint.read_qc_obs`).
+    """
     obs, limits = {}, {}
     for sample, path in checkpoints.items():
         obs[sample], limits[sample] = read_qc_obs(path)
@@ -109,7 +149,19 @@ def load_samples(
 
 
 def sample_groups(obs: Mapping[str, pd.DataFrame], group_by: str | None) -> dict[str, str]:
-    """Each sample's value of the ``group_by`` obs column (``"all"`` when there is none)."""
+    """Each sample's value of the ``group_by`` obs column.
+
+    Parameters
+    ----------
+    obs
+        Sample -> its ``obs`` (:func:`load_samples`).
+    group_by
+        An obs column with one value per sample (e.g. ``condition``), or ``None``.
+
+    Returns
+    -------
+    Sample -> its group, ``"all"`` where the column is missing or not given.
+    """
     groups = {}
     for sample, frame in obs.items():
         if group_by and group_by in frame.columns and len(frame):
@@ -144,7 +196,19 @@ def plot_violins(
     group_by: str | None = "condition",
 ) -> None:
     """Violins of total counts, genes and % mito (one row each), one violin per sample,
-    coloured by group, with each sample's flag limits drawn as red bars."""
+    coloured by group, with each sample's flag limits drawn as red bars.
+
+    Parameters
+    ----------
+    obs
+        Sample -> its ``obs`` (:func:`load_samples`).
+    limits
+        Sample -> ``{flag: [lower, upper]}``.
+    out
+        The PNG file.
+    group_by
+        The obs column that colours the samples (:func:`sample_groups`).
+    """
     plt = _pyplot()
     groups = sample_groups(obs, group_by)
     colours = _group_colours(groups)
@@ -214,6 +278,19 @@ def plot_counts_vs_genes(
     Above :data:`MAX_SCATTER` cells a uniform random subset is drawn (said in the title).
     The red rings lie under the points, so they show where failing cells stand apart and
     never hide the cloud of passing cells; the legend counts all failing cells.
+
+    Parameters
+    ----------
+    obs
+        The cells' ``obs`` (one sample or several concatenated).
+    out
+        The PNG file; ``None`` when drawing into ``ax``.
+    limits
+        ``{flag: [lower, upper]}`` of one sample, drawn as lines.
+    title
+        The plot's title.
+    ax
+        Draw into these axes instead of a figure of its own.
     """
     plt = _pyplot()
     fig = None
@@ -221,7 +298,7 @@ def plot_counts_vs_genes(
         fig, ax = plt.subplots(figsize=(7.5, 6), layout="constrained")
     n_cells = len(obs)
     shown = subsample(n_cells, MAX_SCATTER)
-    all_failed = ~obs["qc_pass"].to_numpy(dtype=bool)
+    all_failed = ~obs[QC_PASS].to_numpy(dtype=bool)
     obs = obs.iloc[shown]
     mt = obs["pct_counts_mt"].to_numpy(dtype=float)
     vmax = max(float(np.nanpercentile(mt, 99)) if len(mt) else 1.0, 1.0)
@@ -241,7 +318,7 @@ def plot_counts_vs_genes(
         rasterized=True,
         zorder=2,
     )
-    failed = ~obs["qc_pass"].to_numpy(dtype=bool)[order]
+    failed = ~obs[QC_PASS].to_numpy(dtype=bool)[order]
     if failed.any():
         ax.scatter(
             x[failed],
@@ -290,7 +367,21 @@ def plot_barcode_rank(
     ax: Axes | None = None,
 ) -> None:
     """Barcode-rank (knee) plot: total counts of each cell against its rank, log-log, one
-    line per sample, coloured by sample (up to 12) or by group."""
+    line per sample, coloured by sample (up to :data:`MAX_LEGEND`) or by group.
+
+    Parameters
+    ----------
+    obs
+        Sample -> its ``obs`` (:func:`load_samples`).
+    out
+        The PNG file; ``None`` when drawing into ``ax``.
+    group_by
+        The obs column that colours the lines beyond :data:`MAX_LEGEND` samples.
+    limits
+        Sample -> ``{flag: [lower, upper]}``: the lower count limit is marked on its line.
+    ax
+        Draw into these axes instead of a figure of its own.
+    """
     plt = _pyplot()
     fig = None
     if ax is None:
@@ -358,12 +449,22 @@ def plot_cells(
     *,
     group_by: str | None = "condition",
 ) -> None:
-    """Cells per sample and per group, split into passing and flagged cells."""
+    """Cells per sample and per group, split into passing and flagged cells.
+
+    Parameters
+    ----------
+    obs
+        Sample -> its ``obs`` (:func:`load_samples`).
+    out
+        The PNG file.
+    group_by
+        The obs column that groups the samples (:func:`sample_groups`).
+    """
     plt = _pyplot()
     groups = sample_groups(obs, group_by)
     samples = _order(groups)[::-1]
     n = len(samples)
-    passing = np.array([int(obs[s]["qc_pass"].sum()) for s in samples])
+    passing = np.array([int(obs[s][QC_PASS].sum()) for s in samples])
     flagged = np.array([len(obs[s]) for s in samples]) - passing
     names = sorted(set(groups.values()), key=_natural, reverse=True)
     g_pass = np.array([passing[[groups[s] == g for s in samples]].sum() for g in names])
@@ -403,12 +504,24 @@ def plot_sample(
 ) -> None:
     """One sample's QC figure: violins of total counts, genes, % mito and % in the top 20
     genes with the limits drawn and flagged cells in red; counts vs genes coloured by % mito;
-    the barcode-rank plot."""
+    the barcode-rank plot (and scrublet's scores, with doublet detection).
+
+    Parameters
+    ----------
+    sample
+        The sample's name, for the title.
+    obs
+        Its ``obs``.
+    limits
+        Its ``{flag: [lower, upper]}``.
+    out
+        The PNG file.
+    """
     plt = _pyplot()
     fig = plt.figure(figsize=(16, 9), layout="constrained")
     grid = fig.add_gridspec(2, 4)
     rng = np.random.default_rng(0)
-    failed = ~obs["qc_pass"].to_numpy(dtype=bool)
+    failed = ~obs[QC_PASS].to_numpy(dtype=bool)
     drawn = subsample(len(obs), MAX_JITTER)  # the same cells in every panel
     for j, (metric, label, log, flag) in enumerate(VIOLIN_METRICS):
         ax = fig.add_subplot(grid[0, j])
@@ -468,7 +581,7 @@ def plot_sample(
     plot_counts_vs_genes(
         obs, limits=limits, ax=fig.add_subplot(grid[1, :2]), title="counts vs genes"
     )
-    doublets = "doublet_score" in obs.columns
+    doublets = DOUBLET_SCORE in obs.columns
     plot_barcode_rank(
         {sample: obs},
         limits={sample: limits},
@@ -487,9 +600,19 @@ def plot_sample(
 
 
 def plot_doublet_scores(obs: pd.DataFrame, limit: Sequence[float] | None, ax: Axes) -> None:
-    """Histogram of scrublet's doublet scores, with its threshold and the cells it calls."""
-    scores = obs["doublet_score"].to_numpy(dtype=float)
-    called = int(obs["predicted_doublet"].sum()) if "predicted_doublet" in obs else 0
+    """Histogram of scrublet's doublet scores, with its threshold and the cells it calls.
+
+    Parameters
+    ----------
+    obs
+        A sample's ``obs`` with ``doublet_score``.
+    limit
+        ``[lower, upper]`` of the ``doublet`` flag, or ``None``.
+    ax
+        The axes to draw into.
+    """
+    scores = obs[DOUBLET_SCORE].to_numpy(dtype=float)
+    called = int(obs[PREDICTED_DOUBLET].sum()) if PREDICTED_DOUBLET in obs else 0
     finite = scores[np.isfinite(scores)]
     if len(finite):
         ax.hist(finite, bins=50, color=PASS_COLOUR, log=True)
@@ -516,7 +639,18 @@ def plot_overview(
     cells: str | PathLike[str],
     group_by: str | None = "condition",
 ) -> None:
-    """The overview plots of all samples, from their checkpoints' obs."""
+    """The overview plots of all samples, from their checkpoints' obs.
+
+    Parameters
+    ----------
+    checkpoints
+        Sample name -> checkpoint path.
+    violins, counts_vs_genes, barcode_rank, cells
+        The PNG files of :func:`plot_violins`, :func:`plot_counts_vs_genes`,
+        :func:`plot_barcode_rank` and :func:`plot_cells`.
+    group_by
+        The obs column that groups the samples (:func:`sample_groups`).
+    """
     obs, limits = load_samples(checkpoints)
     plot_violins(obs, limits, violins, group_by=group_by)
     every = pd.concat(list(obs.values()), ignore_index=True)
@@ -532,6 +666,16 @@ def plot_overview(
 def plot_sample_checkpoint(
     sample: str, checkpoint: str | PathLike[str], out: str | PathLike[str]
 ) -> None:
-    """:func:`plot_sample` of one checkpoint."""
+    """:func:`plot_sample` of one checkpoint.
+
+    Parameters
+    ----------
+    sample
+        The sample's name.
+    checkpoint
+        Its checkpoint.
+    out
+        The PNG file.
+    """
     obs, limits = read_qc_obs(checkpoint)
     plot_sample(sample, obs, limits, out)

@@ -11,6 +11,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from .checkpoint import DOUBLET_SCORE, PREDICTED_DOUBLET, QC_PASS, pct_top_column
 from .errors import ScingestError
 
 logger = logging.getLogger(__name__)
@@ -21,6 +22,8 @@ GENE_SETS: dict[str, dict[str, str]] = {
     "mouse": {"mt": r"^mt-", "ribo": r"^Rp[sl]", "hb": r"^Hb[^p]"},
 }
 QC_VARS = ("mt", "ribo", "hb")
+#: The metric of the ``outlier_top20`` flag.
+TOP20 = pct_top_column(20)
 
 
 def gene_set_patterns(
@@ -28,7 +31,24 @@ def gene_set_patterns(
     *,
     overrides: dict[str, str | None] | None = None,
 ) -> dict[str, str]:
-    """The regex of each gene set (mt, ribo, hb) for an organism, with config overrides."""
+    """The regex of each gene set (mt, ribo, hb) for an organism, with config overrides.
+
+    Parameters
+    ----------
+    organism
+        A key of :data:`GENE_SETS`.
+    overrides
+        Gene set -> regex replacing the organism's; an empty or ``None`` value keeps it.
+
+    Returns
+    -------
+    Gene set -> regex.
+
+    Raises
+    ------
+    ScingestError
+        For an unknown organism or a regex that does not compile.
+    """
     if organism not in GENE_SETS:
         raise ScingestError(
             f"organism must be one of {', '.join(GENE_SETS)}, not {organism!r} "
@@ -49,9 +69,20 @@ def gene_set_patterns(
 def flag_genes(
     adata: ad.AnnData, patterns: dict[str, str], *, symbols: str | None = None
 ) -> dict[str, int]:
-    """Add boolean ``var`` columns ``mt``, ``ribo``, ``hb``; return how many genes each flags.
+    """Add a boolean ``var`` column per gene set (``mt``, ``ribo``, ``hb``), in place.
 
-    ``symbols`` names a ``var`` column holding gene symbols when ``var_names`` are gene ids.
+    Parameters
+    ----------
+    adata
+        The sample.
+    patterns
+        Gene set -> regex searched in each gene's name (:func:`gene_set_patterns`).
+    symbols
+        A ``var`` column holding gene symbols, when ``var_names`` are gene ids.
+
+    Returns
+    -------
+    Gene set -> how many genes it flags.
     """
     names = pd.Index(adata.var[symbols] if symbols else adata.var_names).astype(str)
     counts = {}
@@ -68,11 +99,21 @@ def compute_qc_metrics(
 ) -> None:
     """Per-cell and per-gene QC metrics in place, with ``scanpy.pp.calculate_qc_metrics``.
 
-    ``percent_top`` sizes larger than the number of genes are left out (scanpy would raise).
-    ``threads`` bounds the threads of scanpy's parallel numba functions (all CPUs when None).
+    The ``obs`` columns are those of :data:`scingest.checkpoint.QC_METRIC_COLUMNS` for the
+    gene sets of :data:`QC_VARS` (flagged by :func:`flag_genes`).
     ``var["mean_counts"]`` and ``var["log1p_mean_counts"]`` are float64 from the genes'
     total counts: scanpy 1.11 gives float64, 1.12 float32 means of float32 counts, and the
     checkpoint is the same under both.
+
+    Parameters
+    ----------
+    adata
+        The sample, raw counts in ``X``, with the ``var`` flags of :func:`flag_genes`.
+    percent_top
+        Sizes of the ``pct_counts_in_top_{n}_genes`` metrics; sizes larger than the
+        number of genes are left out (scanpy would raise).
+    threads
+        Bounds the threads of scanpy's parallel numba functions (all CPUs when ``None``).
     """
     import numba
     import scanpy as sc
@@ -97,27 +138,16 @@ def compute_qc_metrics(
 OUTLIER_METRICS: dict[str, tuple[str, str]] = {
     "outlier_counts": ("log1p_total_counts", "both"),
     "outlier_genes": ("log1p_n_genes_by_counts", "both"),
-    "outlier_top20": ("pct_counts_in_top_20_genes", "both"),
+    "outlier_top20": (TOP20, "both"),
     "outlier_mt": ("pct_counts_mt", "upper"),
 }
 #: The linear-scale metric each flag's thresholds are reported (and plotted) on.
 THRESHOLD_METRICS = {
     "outlier_counts": "total_counts",
     "outlier_genes": "n_genes_by_counts",
-    "outlier_top20": "pct_counts_in_top_20_genes",
+    "outlier_top20": TOP20,
     "outlier_mt": "pct_counts_mt",
 }
-#: Defaults of :func:`flag_outliers`, the config keys ``qc_<name>`` and sheet columns.
-OUTLIER_DEFAULTS: dict[str, float | None] = {
-    "nmads": 5.0,
-    "nmads_mt": 3.0,
-    "max_pct_mt": 8.0,
-    "min_counts": None,
-    "max_counts": None,
-    "min_genes": None,
-    "max_genes": None,
-}
-
 
 #: The % mito limit that MADs give is never below this (a floor; ``qc_max_pct_mt`` still caps
 #: it). See :func:`flag_outliers` for why.
@@ -132,9 +162,23 @@ def robust_spread(values: np.ndarray) -> tuple[float, float, bool]:
 
     The spread is the unscaled median absolute deviation (MAD). When it is 0 (more than half
     the cells share one value, e.g. single-nucleus data where most nuclei have no mito
-    counts) it is replaced by ``0.8453 x`` the mean absolute deviation from the median,
-    which is on the MAD's scale for normal data and is 0 only when every value is equal: so
-    a number of MADs still moves the limit. The third value is True in that case.
+    counts) it is replaced by :data:`MEANAD_TO_MAD` times the mean absolute deviation from
+    the median, which is on the MAD's scale for normal data and is 0 only when every value
+    is equal: so a number of MADs still moves the limit.
+
+    Parameters
+    ----------
+    values
+        One metric of every cell.
+
+    Returns
+    -------
+    median
+        The median (0 for no values).
+    spread
+        The MAD, or its replacement.
+    degenerate
+        True when the MAD was 0 (or there were no values).
     """
     values = np.asarray(values, dtype=np.float64)
     if values.size == 0:
@@ -150,9 +194,21 @@ def robust_spread(values: np.ndarray) -> tuple[float, float, bool]:
 def mad_limits(values: np.ndarray, nmads: float, *, side: str = "both") -> tuple[float, float]:
     """``median -/+ nmads * MAD`` of ``values`` (unscaled median absolute deviation).
 
-    ``side="upper"`` gives ``-inf`` as the lower limit. With a MAD of 0 the spread of
-    :func:`robust_spread` (mean absolute deviation) is used; when every value is equal the
-    limits are the median itself.
+    With a MAD of 0 the spread of :func:`robust_spread` (mean absolute deviation) is used;
+    when every value is equal the limits are the median itself.
+
+    Parameters
+    ----------
+    values
+        One metric of every cell.
+    nmads
+        How many MADs from the median.
+    side
+        ``both``, or ``upper`` for a lower limit of ``-inf``.
+
+    Returns
+    -------
+    ``(lower, upper)``.
     """
     median, spread, _ = robust_spread(values)
     lower = median - nmads * spread if side == "both" else -np.inf
@@ -160,17 +216,15 @@ def mad_limits(values: np.ndarray, nmads: float, *, side: str = "both") -> tuple
 
 
 def _pct_top20(adata: ad.AnnData) -> np.ndarray:
-    """% of each cell's counts in its 20 most expressed genes (100 with 20 genes or fewer)."""
-    import scipy.sparse as sp
+    """scanpy's % of each cell's counts in its 20 most expressed genes, for metrics computed
+    without that size; 100 with 20 genes or fewer (scanpy refuses sizes above the gene
+    count, and a cell's 20 most expressed genes then hold all its counts)."""
+    if adata.n_vars <= 20:
+        return np.full(adata.n_obs, 100.0)
+    import scanpy as sc
 
-    matrix = sp.csr_matrix(adata.X)
-    out = np.full(adata.n_obs, 100.0)
-    for i in range(adata.n_obs):
-        row = matrix.data[matrix.indptr[i] : matrix.indptr[i + 1]]
-        total = row.sum()
-        if len(row) > 20 and total > 0:
-            out[i] = 100.0 * np.sort(row)[-20:].sum() / total
-    return out
+    cells, _ = sc.pp.calculate_qc_metrics(adata, percent_top=[20], log1p=False, inplace=False)
+    return cells[TOP20].to_numpy(dtype=np.float64)
 
 
 def flag_outliers(
@@ -208,18 +262,38 @@ def flag_outliers(
       scanpy's and sctk's tutorials are 5-20%). ``max_pct_mt`` still caps the limit, so a
       stricter one stays possible.
 
+    Parameters
+    ----------
+    adata
+        The sample, with the metrics of :func:`compute_qc_metrics`.
+    nmads
+        MADs from the median that flag counts, genes and the top-20 share.
+    nmads_mt
+        MADs above the median that flag % mito.
+    max_pct_mt
+        Hard upper limit of % mito.
+    min_counts, max_counts
+        Hard limits of total counts.
+    min_genes, max_genes
+        Hard limits of genes detected.
+
     Returns
     -------
     For each flag, the ``[lower, upper]`` limits it applied on the linear metric of
     :data:`THRESHOLD_METRICS` (``-inf``/``inf`` where there is none): a cell is flagged
     when its value is below ``lower`` or above ``upper``.
+
+    Raises
+    ------
+    ScingestError
+        When the QC metrics are missing.
     """
     obs = adata.obs
-    missing = [m for m, _ in OUTLIER_METRICS.values() if m not in obs and "top_20" not in m]
+    missing = [m for m, _ in OUTLIER_METRICS.values() if m not in obs and m != TOP20]
     if missing:
         raise ScingestError(f"QC metrics {', '.join(missing)} missing: compute them first")
-    if "pct_counts_in_top_20_genes" not in obs:
-        obs["pct_counts_in_top_20_genes"] = _pct_top20(adata)
+    if TOP20 not in obs:  # percent_top without 20, or fewer genes than 20
+        obs[TOP20] = _pct_top20(adata)
     hard = {
         "outlier_counts": (min_counts, max_counts),
         "outlier_genes": (min_genes, max_genes),
@@ -272,7 +346,7 @@ def flag_outliers(
         values = obs[THRESHOLD_METRICS[flag]].to_numpy(dtype=np.float64)
         obs[flag] = (values < lower) | (values > upper)
         limits[flag] = [float(lower), float(upper)]
-    obs["qc_pass"] = ~obs[list(OUTLIER_METRICS)].any(axis=1)
+    obs[QC_PASS] = ~obs[list(OUTLIER_METRICS)].any(axis=1)
     return limits
 
 
@@ -291,19 +365,36 @@ def flag_doublets(
 
     Adds ``obs["doublet_score"]`` and ``obs["predicted_doublet"]`` (the ``doublet`` flag)
     and clears ``qc_pass`` of predicted doublets: flagged like the outliers, never removed.
-    ``X`` must hold the raw counts (scrublet normalises a copy itself). The seed makes the
-    call deterministic for a given input. Returns ``[-inf, threshold]`` on
-    ``doublet_score`` (the limit above which a cell is called a doublet), or ``None`` for
-    ``method="none"``. A sample too small to score, or whose scores have no threshold
-    scrublet can find, gets no doublet calls, with a warning in the log.
+    A sample too small to score, or whose scores have no threshold scrublet can find, gets
+    no doublet calls, with a warning in the log.
+
+    Parameters
+    ----------
+    adata
+        The sample, raw counts in ``X`` (scrublet normalises a copy itself), with
+        ``obs["qc_pass"]`` from :func:`flag_outliers`.
+    method
+        One of :data:`DOUBLET_METHODS`.
+    seed
+        Seed of scrublet's simulation and PCA: the same input gives the same calls.
+
+    Returns
+    -------
+    ``[-inf, threshold]`` on ``doublet_score`` (the limit above which a cell is called a
+    doublet; ``inf`` when no cell could be called), or ``None`` for ``method="none"``.
+
+    Raises
+    ------
+    ScingestError
+        For an unknown method.
     """
     if method not in DOUBLET_METHODS:
         raise ScingestError(f"doublets must be one of {', '.join(DOUBLET_METHODS)}, not {method!r}")
     if method == "none":
         return None
     obs = adata.obs
-    obs["doublet_score"] = np.full(adata.n_obs, np.nan)
-    obs["predicted_doublet"] = np.zeros(adata.n_obs, dtype=bool)
+    obs[DOUBLET_SCORE] = np.full(adata.n_obs, np.nan)
+    obs[PREDICTED_DOUBLET] = np.zeros(adata.n_obs, dtype=bool)
     if adata.n_obs < MIN_CELLS_DOUBLETS:
         logger.warning(
             "doublets: %d cells are too few for scrublet (at least %d): no cell is called a "
@@ -318,7 +409,7 @@ def flag_doublets(
     counts.obs_names = adata.obs_names
     sc.pp.scrublet(counts, random_state=seed, verbose=False)
     scores = counts.obs["doublet_score"].to_numpy(dtype=np.float64)
-    obs["doublet_score"] = scores
+    obs[DOUBLET_SCORE] = scores
     threshold = (counts.uns.get("scrublet") or {}).get("threshold")
     if threshold is None or "predicted_doublet" not in counts.obs:
         logger.warning(
@@ -327,8 +418,8 @@ def flag_doublets(
         )
         return [-np.inf, np.inf]
     predicted = counts.obs["predicted_doublet"].to_numpy(dtype=bool)
-    obs["predicted_doublet"] = predicted
-    obs["qc_pass"] = obs["qc_pass"].to_numpy(dtype=bool) & ~predicted
+    obs[PREDICTED_DOUBLET] = predicted
+    obs[QC_PASS] = obs[QC_PASS].to_numpy(dtype=bool) & ~predicted
     logger.info(
         "doublets: scrublet (seed %d) calls %d of %d cells doublets (score above %.3g)",
         seed,

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .checkpoint import BARCODE, COUNTS_LAYER, PROVENANCE, QC_PASS, QC_THRESHOLDS, SAMPLE
 from .compat import legacy_strings, named_layers, plain_strings
 from .discovery import is_reserved_column
 from .errors import ScingestError
@@ -57,17 +58,54 @@ def build_sample(
 ) -> ad.AnnData:
     """Read one sample and annotate it to the checkpoint data contract.
 
-    Returns AnnData with CSR counts in ``X`` and ``layers["counts"]``, ``obs_names``
-    ``{sample}-{barcode}``, ``obs`` with ``sample``, ``barcode``, the metadata and the QC
-    metrics, ``var`` with ``mt``/``ribo``/``hb`` flags and per-gene QC, and
-    ``uns["scingest"]`` provenance (of every file the input is made of). ``genome``,
-    ``var_names``, ``other_features``, ``h5ad_layer`` and ``loom_layers`` are passed to
-    :func:`scingest.readers.read_counts`. Outlier cells are flagged (``outlier_*``, ``qc_pass``)
-    by :func:`scingest.qc.flag_outliers` with ``outlier_limits`` as its keyword arguments;
-    no cell is removed. ``threads`` (the job's declared threads) bounds the reader's
-    helper threads, see :func:`scingest.readers.read_counts`.
-    ``doublets="scrublet"`` also scores doublets
-    (:func:`scingest.qc.flag_doublets`: ``doublet_score``, ``predicted_doublet``).
+    See :mod:`scingest.checkpoint` for the contract. Outlier cells are flagged, never
+    removed.
+
+    Parameters
+    ----------
+    path
+        The sample's count file (or folder, for formats made of several files).
+    sample
+        The sample's name: ``obs["sample"]`` and the prefix of ``obs_names``.
+    format
+        The input format; ``None`` or ``"auto"`` detects it from the name
+        (:func:`scingest.formats.detect_format`).
+    metadata
+        Columns for ``obs``, one value per sample (the sheet's metadata); names the
+        workflow writes itself are refused.
+    orientation, dtype, allow_non_integer, genome, var_names, other_features
+        Passed to :func:`scingest.readers.read_counts`.
+    h5ad_layer, loom_layers
+        Passed to :func:`scingest.readers.read_counts`.
+    organism
+        Chooses the ``mt``/``ribo``/``hb`` gene patterns
+        (:func:`scingest.qc.gene_set_patterns`).
+    gene_set_regex
+        Gene set -> regex, overriding the organism's (``None`` keeps it).
+    percent_top
+        Sizes of scanpy's ``pct_counts_in_top_{n}_genes`` metrics.
+    outlier_limits
+        Keyword arguments of :func:`scingest.qc.flag_outliers`.
+    threads
+        The job's declared threads: bounds the reader's helper threads and scanpy's numba
+        threads.
+    doublets
+        ``scrublet`` also scores doublets (:func:`scingest.qc.flag_doublets`:
+        ``doublet_score``, ``predicted_doublet``).
+
+    Returns
+    -------
+    AnnData with CSR counts in ``X`` and ``layers["counts"]``, ``obs_names``
+    ``{sample}-{barcode}``, ``obs`` with ``sample``, ``barcode``, the metadata, the QC
+    metrics and flags (``outlier_*``, ``qc_pass``), ``var`` with ``mt``/``ribo``/``hb``
+    flags and per-gene QC, and ``uns["scingest"]`` provenance (of every file the input is
+    made of) with the QC limits applied.
+
+    Raises
+    ------
+    ScingestError
+        For a metadata column the workflow writes itself or with ``/`` in its name, an
+        input without cells or genes, and whatever the reader refuses.
     """
     metadata = dict(metadata or {})
     clash = [k for k in metadata if is_reserved_column(k)]
@@ -103,15 +141,15 @@ def build_sample(
         )
     barcodes = adata.obs_names.astype(str)
     obs = pd.DataFrame(index=pd.Index([f"{sample}-{b}" for b in barcodes]))
-    obs["sample"] = pd.Categorical([sample] * adata.n_obs)
-    obs["barcode"] = barcodes.to_numpy()
+    obs[SAMPLE] = pd.Categorical([sample] * adata.n_obs)
+    obs[BARCODE] = barcodes.to_numpy()
     for key, value in metadata.items():
         if value is None:  # missing in a text column: text categories, so merges can join
             obs[key] = pd.Categorical([None] * adata.n_obs, categories=pd.Index([], dtype=object))
         else:
             obs[key] = pd.Categorical([value] * adata.n_obs) if isinstance(value, str) else value
     adata.obs = obs
-    adata.layers["counts"] = adata.X.copy()
+    adata.layers[COUNTS_LAYER] = adata.X.copy()
 
     patterns = gene_set_patterns(organism, overrides=gene_set_regex)
     symbols = "gene_symbols" if "gene_symbols" in adata.var.columns else None
@@ -130,7 +168,7 @@ def build_sample(
     doublet_limits = flag_doublets(adata, doublets)
     if doublet_limits is not None:
         thresholds["doublet"] = doublet_limits
-    adata.uns["scingest"] = h5ad_safe(
+    adata.uns[PROVENANCE] = h5ad_safe(
         {
             "sample": sample,
             "input": {"path": str(path), "format": format, **_provenance(path, format, genome)},
@@ -153,7 +191,7 @@ def build_sample(
                 "doublets": doublets,
             },
             "genes_flagged": flagged,
-            "qc_thresholds": thresholds,
+            QC_THRESHOLDS: thresholds,
         }
     )
     logger.info(
@@ -163,7 +201,7 @@ def build_sample(
         adata.n_vars,
         int(adata.X.sum()),
         flagged,
-        int(adata.obs["qc_pass"].sum()),
+        int(adata.obs[QC_PASS].sum()),
     )
     return adata
 
@@ -184,18 +222,29 @@ def write_h5ad(
     compression: Compression = "none",
     threads: int | None = None,
 ) -> None:
-    """Write h5ad under a temporary name and rename it when complete.
+    """Write a checkpoint under a temporary name and rename it when complete.
 
-    CSR ``X`` and layers are written by :class:`scingest.h5stream.CsrWriter` (``gzip``:
-    deflate level 1, chunks compressed in parallel with ISA-L; on the seed checkpoint that
-    writes at about lzf's speed at half lzf's size, bench/run.py compression). A layer equal
-    to ``X`` (the counts) is stored once, as an HDF5 hard link to ``X``'s group: every HDF5
-    reader follows it, and anndata reads it as a second, independent array. The rest is
-    anndata's writer. The file holds ``X`` and the named layers (never anndata 0.13's
-    ``layers[None]``), and strings in the legacy encoding
-    (:func:`scingest.compat.legacy_strings`) under anndata 0.12 and 0.13 alike.
-    ``threads``: compressing threads (the calling thread only stores the chunks); ``1``
-    compresses in the calling thread; ``None``: every CPU the process may use.
+    CSR ``X`` and layers are written by :class:`scingest.h5stream.CsrWriter`: ``gzip`` is
+    deflate level 1 with chunks compressed in parallel by ISA-L, since HDF5 deflates one
+    chunk at a time in the writing thread (``bench/run.py compression`` compares them).
+    A layer equal to ``X`` (the counts) is stored once, as an HDF5 hard link to ``X``'s
+    group: every HDF5 reader follows it, and anndata reads it as a second, independent
+    array. The rest is anndata's writer. The file holds ``X`` and the named layers (never
+    anndata 0.13's ``layers[None]``), and strings in the legacy encoding
+    (:func:`scingest.compat.legacy_strings`) under anndata 0.12 and 0.13 alike. Matrices
+    that are not all CSR are left to anndata's writer.
+
+    Parameters
+    ----------
+    adata
+        The sample, e.g. from :func:`build_sample`.
+    path
+        The h5ad file.
+    compression
+        ``none``, ``lzf`` or ``gzip``, for the matrices and anndata's elements.
+    threads
+        Compressing threads (the calling thread only stores the chunks); ``1`` compresses
+        in the calling thread; ``None``: every CPU the process may use.
     """
     layers = named_layers(adata)
     matrices = {"X": adata.X, **{f"layers/{k}": v for k, v in layers.items()}}

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from anndata.io import read_elem
 
-from .errors import ScingestError
+from .checkpoint import PREDICTED_DOUBLET, QC_PASS, read_qc_obs
 from .files import atomic_path
 from .qc import OUTLIER_METRICS
 
@@ -41,28 +41,26 @@ MULTIQC_HEADER = """\
 """
 
 
-def read_qc_obs(path: str | PathLike[str]) -> tuple[pd.DataFrame, dict[str, list[float]]]:
-    """A checkpoint's ``obs`` and the QC limits its flags applied (``uns`` thresholds).
-
-    Reads neither ``X`` nor the layers, so it is cheap however large the sample.
-    """
-    with h5py.File(path, "r") as f:
-        obs = read_elem(f["obs"])
-        key = "uns/scingest/qc_thresholds"
-        thresholds = read_elem(f[key]) if key in f else {}
-    if "qc_pass" not in obs.columns:
-        raise ScingestError(
-            "checkpoint has no QC flags (obs column qc_pass): it was written by an older "
-            "scingest; delete it so the workflow rewrites it",
-            path=path,
-        )
-    return obs, {k: [float(x) for x in v] for k, v in thresholds.items()}
-
-
 def sample_row(
     sample: str, obs: pd.DataFrame, var: pd.DataFrame, thresholds: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """One summary row from a sample's ``obs``, ``var`` and QC limits."""
+    """One summary row from a sample's ``obs``, ``var`` and QC limits.
+
+    Parameters
+    ----------
+    sample
+        The sample's name.
+    obs
+        Its ``obs``, with the QC metrics and flags.
+    var
+        Its ``var``, with scanpy's per-gene ``n_cells_by_counts``.
+    thresholds
+        ``{flag: [lower, upper]}``, as :func:`scingest.checkpoint.read_qc_obs` gives.
+
+    Returns
+    -------
+    Column name -> value, the columns of :func:`qc_summary`.
+    """
     row: dict[str, Any] = {
         "sample": sample,
         "cells": len(obs),
@@ -74,10 +72,10 @@ def sample_row(
     }
     for flag in OUTLIER_METRICS:
         row[f"cells_{flag}"] = int(obs[flag].sum())
-    if "predicted_doublet" in obs.columns:
-        row["cells_doublet"] = int(obs["predicted_doublet"].sum())
-    row["cells_flagged"] = int((~obs["qc_pass"]).sum())
-    row["cells_pass"] = int(obs["qc_pass"].sum())
+    if PREDICTED_DOUBLET in obs.columns:
+        row["cells_doublet"] = int(obs[PREDICTED_DOUBLET].sum())
+    row["cells_flagged"] = int((~obs[QC_PASS]).sum())
+    row["cells_pass"] = int(obs[QC_PASS].sum())
     row["pct_cells_pass"] = 100.0 * row["cells_pass"] / max(len(obs), 1)
     for column, (flag, side) in LIMIT_COLUMNS.items():
         row[column] = float(thresholds[flag][side]) if flag in thresholds else np.nan
@@ -87,11 +85,25 @@ def sample_row(
 
 
 def qc_summary(checkpoints: Mapping[str, str | PathLike[str]]) -> pd.DataFrame:
-    """One row per sample: cells, genes, genes detected, median QC figures per cell, cells
+    """The QC summary table of some checkpoints, from their ``obs``, ``var`` and limits.
+
+    Parameters
+    ----------
+    checkpoints
+        Sample name -> checkpoint path, in the table's order.
+
+    Returns
+    -------
+    One row per sample: cells, genes, genes detected, median QC figures per cell, cells
     flagged by each criterion (``cells_outlier_*``, and ``cells_doublet`` with doublet
-    detection), cells flagged by any
-    (``cells_flagged``) and passing, and the limits the flags applied (``limit_*``; empty
-    where there is none)."""
+    detection), cells flagged by any (``cells_flagged``) and passing, and the limits the
+    flags applied (``limit_*``; empty where there is none).
+
+    Raises
+    ------
+    ScingestError
+        When a checkpoint has no QC flags (:func:`scingest.checkpoint.read_qc_obs`).
+    """
     rows = []
     for sample, path in checkpoints.items():
         obs, thresholds = read_qc_obs(path)
@@ -112,8 +124,19 @@ def write_qc_summary(
 ) -> pd.DataFrame:
     """Write :func:`qc_summary` as TSV (atomically) and return it.
 
-    ``multiqc`` also writes the table as MultiQC custom content (a ``*_mqc.tsv`` with
-    MultiQC's header comments), which ``multiqc results/`` shows as a table.
+    Parameters
+    ----------
+    checkpoints
+        Sample name -> checkpoint path.
+    out
+        The TSV file.
+    multiqc
+        Also write the table as MultiQC custom content (a ``*_mqc.tsv`` with MultiQC's
+        header comments), which ``multiqc results/`` shows as a table.
+
+    Returns
+    -------
+    The table, as :func:`qc_summary`.
     """
     table = qc_summary(checkpoints)
     with atomic_path(out) as tmp:
