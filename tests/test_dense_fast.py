@@ -59,9 +59,9 @@ def test_fast_equals_simple_on_random_inputs(tmp_path, seed):
         path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
     sep, dtype = options["sep"], np.dtype(str(rng.choice(["float32", "int32"])))
     want = _parse_simple(path, sep=sep, dtype=dtype, allow_non_integer=False)
-    for chunk_size in (1, 2, 3, 7, int(rng.integers(4, 200)), 1 << 20):
+    for block_size in (1, 2, 3, 7, int(rng.integers(4, 200)), 1 << 20):
         header, names, matrix = _fastdense.parse_fast(
-            path, sep=sep, dtype=dtype, chunk_size=chunk_size
+            path, sep=sep, dtype=dtype, block_size=block_size
         )
         assert header == want[0]
         assert names == want[1]
@@ -72,7 +72,7 @@ def test_fast_equals_simple_on_random_inputs(tmp_path, seed):
         np.testing.assert_array_equal(matrix.data, want[2].data)
         # the transpose, written straight from the blocks by two threads
         _header, _names, flipped = _fastdense.parse_fast(
-            path, sep=sep, dtype=dtype, chunk_size=chunk_size, transpose=True
+            path, sep=sep, dtype=dtype, block_size=block_size, transpose=True
         )
         want_flipped = want[2].T.tocsr()
         assert flipped.format == "csr"
@@ -99,9 +99,9 @@ def test_zero_runs_skipped_word_at_a_time_at_every_offset(tmp_path, sep):
     path = tmp_path / "z.csv"
     path.write_text("\n".join(lines) + "\n")
     want = _parse_simple(path, sep=sep, dtype=np.dtype("float32"), allow_non_integer=False)
-    for chunk_size in (1, 5, 64, 1 << 20):
+    for block_size in (1, 5, 64, 1 << 20):
         _header, names, matrix = _fastdense.parse_fast(
-            path, sep=sep, dtype=np.dtype("float32"), chunk_size=chunk_size
+            path, sep=sep, dtype=np.dtype("float32"), block_size=block_size
         )
         assert names == want[1]
         np.testing.assert_array_equal(matrix.indptr, want[2].indptr)
@@ -113,12 +113,12 @@ def test_read_dense_fast_and_simple_agree(tmp_path):
     genes, cells, counts, options = random_case(3)
     path = write_dense(tmp_path / "m.csv.gz", genes, cells, counts, **options)
     orientation = str(options["orientation"])
-    fast = read_dense(path, sep=str(options["sep"]), orientation=orientation, chunk_size=5)
+    fast = read_dense(path, sep=str(options["sep"]), orientation=orientation, block_size=5)
     simple = read_dense(path, sep=str(options["sep"]), orientation=orientation, fast=False)
-    assert fast.obs_names.tolist() == simple.obs_names.tolist()
-    assert fast.var_names.tolist() == simple.var_names.tolist()
-    assert fast.X.format == simple.X.format == "csr"
-    assert (fast.X != simple.X).nnz == 0
+    assert fast.barcodes.tolist() == simple.barcodes.tolist()
+    assert fast.symbols.tolist() == simple.symbols.tolist()
+    assert fast.counts.format == simple.counts.format == "csr"
+    assert (fast.counts != simple.counts).nnz == 0
 
 
 @pytest.mark.parametrize(
@@ -157,9 +157,9 @@ def test_unusual_but_valid_input_falls_back_and_reads_the_same(tmp_path, text, c
         fast = read_dense(path, orientation="genes_x_cells")
     assert "the fast one stepped aside" in caplog.text
     simple = read_dense(path, orientation="genes_x_cells", fast=False)
-    assert fast.obs_names.tolist() == simple.obs_names.tolist()
-    assert fast.var_names.tolist() == simple.var_names.tolist()
-    assert (fast.X != simple.X).nnz == 0
+    assert fast.barcodes.tolist() == simple.barcodes.tolist()
+    assert fast.symbols.tolist() == simple.symbols.tolist()
+    assert (fast.counts != simple.counts).nnz == 0
 
 
 def test_int32_overflow_falls_back(tmp_path):
@@ -222,7 +222,7 @@ def test_errors_match_the_simple_path(tmp_path, data, gz):
     path.write_bytes(gzip.compress(data) if gz else data)
     simple = error_message(path, fast=False)
     assert error_message(path) == simple
-    assert error_message(path, chunk_size=3) == simple
+    assert error_message(path, block_size=3) == simple
 
 
 def test_nul_byte_error_passes_through_the_same(tmp_path):
@@ -245,7 +245,7 @@ def test_file_errors_match_the_simple_path(tmp_path, kind):
         path.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     elif kind == "fake":
         path.write_bytes(gzip.decompress(good.read_bytes()))
-    assert error_message(path, chunk_size=16) == error_message(path, fast=False)
+    assert error_message(path, block_size=16) == error_message(path, fast=False)
 
 
 def test_reader_threads_end_with_the_read(tmp_path):
@@ -256,8 +256,8 @@ def test_reader_threads_end_with_the_read(tmp_path):
     unusual.write_text(",A-1\nG1,1e3\n")
     bad = tmp_path / "b.csv"
     bad.write_text(",A-1,B-1\nG1,1,x\n")
-    assert read_dense(good, orientation="genes_x_cells").X.nnz == 2
-    assert read_dense(unusual, orientation="genes_x_cells").X.nnz == 1
+    assert read_dense(good, orientation="genes_x_cells").counts.nnz == 2
+    assert read_dense(unusual, orientation="genes_x_cells").counts.nnz == 1
     with pytest.raises(ScingestError, match="line 2"):
         read_dense(bad)
     assert not [t.name for t in threading.enumerate() if t.name.startswith("scingest-")]

@@ -11,9 +11,15 @@ import scipy.sparse as sp
 
 from scingest.errors import ScingestError
 from scingest.readers import read_counts, read_dense
+from scingest.readers._features import assemble
 from scingest.synthetic import synthetic_counts, write_dense
 
 GENES, CELLS, COUNTS = synthetic_counts(30, 12, seed=7, median_counts=80)
+
+
+def dense(path, **kwargs):
+    """read_dense's counts and names, assembled into AnnData as read_counts does."""
+    return assemble(read_dense(path, **kwargs), path)
 
 
 def check(adata, genes=GENES, cells=CELLS, counts=COUNTS):
@@ -169,14 +175,14 @@ PLATE = [f"plate1_{row}{col:03d}" for row in "AB" for col in range(6)]
 def test_plate_named_cells_x_genes_read_the_right_way_round(tmp_path, fast):
     """Cells named plate1_A000 (not barcodes): the genes in the header tell the orientation."""
     path = write_dense(tmp_path / "p.csv.gz", GENES, PLATE, COUNTS, orientation="cells_x_genes")
-    adata = read_dense(path, fast=fast)
+    adata = dense(path, fast=fast)
     check(adata, cells=PLATE)
     with pytest.raises(ScingestError, match="set orientation: cells_x_genes") as err:
-        read_dense(path, orientation="genes_x_cells", fast=fast)
+        dense(path, orientation="genes_x_cells", fast=fast)
     assert str(err.value).startswith(f"{path}: orientation is genes_x_cells but the gene names")
     # genes x cells with the same names reads as such
     path = write_dense(tmp_path / "q.csv.gz", GENES, PLATE, COUNTS)
-    check(read_dense(path, fast=fast), cells=PLATE)
+    check(dense(path, fast=fast), cells=PLATE)
 
 
 @pytest.mark.parametrize(
@@ -244,7 +250,7 @@ def test_space_separated_text_is_read(tmp_path, spaces, fast, caplog):
     path = tmp_path / "GSM35_Space1_count_matrix.txt.gz"
     r_write_table(path, GENES, CELLS, COUNTS, spaces=spaces)
     with caplog.at_level(logging.INFO):
-        check(read_dense(path, sep="\t", fast=fast))
+        check(dense(path, sep="\t", fast=fast))
     assert "read as whitespace-separated" in caplog.text
     # R's single spaces keep the fast path; aligned columns take the simple one
     assert ("stepped aside" in caplog.text) == (fast and spaces != " ")
@@ -279,12 +285,12 @@ def test_comment_lines_above_the_header_are_skipped(tmp_path, fast, caplog):
     path = tmp_path / "c.csv"
     path.write_text("# exported by CellSuite 2.1, counts\n#\n" + body)
     with caplog.at_level(logging.INFO):
-        check(read_dense(path, fast=fast))
+        check(dense(path, fast=fast))
     assert "stepped aside" not in caplog.text  # comments keep the fast path
     assert "skipped 2 comment line(s) before the header" in caplog.text
     # a header whose first cell starts with # is a header, not a comment
     path.write_text("#gene" + body)
-    check(read_dense(path, fast=fast))
+    check(dense(path, fast=fast))
 
 
 @pytest.mark.parametrize(

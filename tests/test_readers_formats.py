@@ -396,6 +396,46 @@ def test_orientation_value_is_checked_once_for_dense_and_mtx(tmp_path):
             read_counts(path, orientation="rows")
 
 
+def test_float32_inexact_counts_warn_in_one_wording_for_every_format(tmp_path, caplog):
+    """Dense text (its own parser) and the sparse formats (check_counts) share one check."""
+    cells = make_cells(seed=3)
+    cells.counts = cells.counts.tolil()
+    cells.counts[0, 0] = 2**24  # float32 holds it exactly, but the next count up it cannot
+    cells.counts = cells.counts.tocsr()
+    paths = {
+        "csv": write_csv(tmp_path / "m.csv", cells),
+        "mtx": write_plain_mtx(tmp_path / "counts.mtx", cells),
+        "h5ad": write_h5ad(tmp_path / "in.h5ad", cells),
+    }
+    messages = {}
+    for name, path in paths.items():
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            assert read_counts(path).X.max() == 2**24
+        found = [r.getMessage() for r in caplog.records if "2**24" in r.getMessage()]
+        assert len(found) == 1, (name, caplog.text)
+        messages[name] = found[0].removeprefix(f"{path}: ")
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            read_counts(path, dtype="int32")
+        assert "2**24" not in caplog.text  # int32 holds such counts exactly
+    assert len(set(messages.values())) == 1, messages
+    assert messages["csv"] == (
+        "counts up to 16777216 exceed 2**24, which float32 cannot hold exactly: set dtype: int32"
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("var_names", "ids"), ("other_features", "keep"), ("dtype", "float64")],
+)
+def test_reader_options_are_checked_before_any_file_is_read(tmp_path, option, value):
+    """One check per option in read_counts, the same for every format, even a missing file."""
+    for fmt in ("csv", "mtx", "h5ad"):
+        with pytest.raises(ScingestError, match=f"^{option} must be"):
+            read_counts(tmp_path / f"missing.{fmt}", fmt, **{option: value})
+
+
 @pytest.mark.parametrize(
     ("prefix", "name", "give"),
     [

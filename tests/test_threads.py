@@ -94,13 +94,13 @@ def test_two_threads_add_one_helper_at_a_time(dense_file, tmp_path, started):
 
 
 def test_one_thread_inline_inflate_handles_lines_across_blocks(tmp_path, started):
-    """Small chunks: lines split across inflated blocks, read without the helper thread."""
+    """Small blocks: lines split across inflated blocks, read without the helper thread."""
     genes, cells, counts = synthetic_counts(n_genes=40, n_cells=25, seed=2)
     path = tmp_path / "m.csv.gz"
     write_dense(path, genes, cells, counts)
-    one = _fastdense.parse_fast(path, sep=",", dtype=np.float32, chunk_size=64, threads=1)
+    one = _fastdense.parse_fast(path, sep=",", dtype=np.float32, block_size=64, threads=1)
     assert started == []
-    two = _fastdense.parse_fast(path, sep=",", dtype=np.float32, chunk_size=64)
+    two = _fastdense.parse_fast(path, sep=",", dtype=np.float32, block_size=64)
     assert one[0] == two[0] and one[1] == two[1]
     assert (one[2] != two[2]).nnz == 0
 
@@ -122,7 +122,7 @@ def test_warm_caches_compiles_the_readers_kernels():
     from scingest.warm import warm_caches
 
     assert warm_caches() > 0
-    assert _fastdense._scan.signatures and _fastdense._scatter.signatures
+    assert _fastdense.kernel._scan.signatures and _fastdense.transpose._scatter.signatures
 
 
 def logged_threads(workdir: Path, rule: str) -> dict[str, int]:

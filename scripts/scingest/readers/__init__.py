@@ -1,8 +1,11 @@
 """Readers: any supported count file -> AnnData with CSR counts, cells x genes.
 
-:func:`read_counts` is the one entry point; it picks a reader by ``format`` (or detects the
-format from the path) and returns raw counts with barcodes as ``obs_names`` and gene names
-as ``var_names``.
+:func:`read_counts` is the one entry point: it checks every option once, picks a reader by
+``format`` (or detects the format from the path) and returns raw counts with barcodes as
+``obs_names`` and gene names as ``var_names``. Every reader (:mod:`.dense`, :mod:`.mtx`,
+:mod:`.h5`, :mod:`.h5ad`, :mod:`.zarr`, :mod:`.loom`, :mod:`.layouts`) returns the same
+intermediate, :class:`~scingest.readers._features.RawCounts`, and
+:func:`~scingest.readers._features.assemble` makes the AnnData of all of them.
 """
 
 from __future__ import annotations
@@ -18,17 +21,17 @@ from ..errors import ScingestError
 from ..files import check_not_empty
 from ..formats import FORMATS, TENX_COMPANION, detect_format, input_files
 from ..layouts import LAYOUT_FORMATS
-from ._orientation import Orientation
+from ._features import OtherFeatures, VarNames, assemble
+from ._orientation import Orientation, check_orientation
 from .dense import read_dense
 
 if TYPE_CHECKING:
     import anndata as ad
 
-    from ._features import OtherFeatures, VarNames
-
 # Importing this package imports neither anndata nor the readers of the other formats
-# (anndata and pandas take 0.6 s): a dense matrix is parsed while anndata loads in the
-# background (see scingest.readers.dense), and the rest load when first used.
+# (anndata and pandas take a noticeable part of a fresh process's read: bench/run.py
+# reader): a dense matrix is parsed while anndata loads in the background (see
+# scingest.readers.dense), and the rest load when first used.
 _LAZY = {
     "read_h5ad_counts": ".h5ad",
     "read_mtx": ".mtx",
@@ -123,10 +126,78 @@ def read_counts(
     """
     if format in (None, "auto"):
         format = detect_format(path)
+    _check_options(
+        format,
+        path=path,
+        orientation=orientation,
+        dtype=dtype,
+        allow_non_integer=allow_non_integer,
+        var_names=var_names,
+        other_features=other_features,
+        loom_layers=loom_layers,
+    )
+    check_not_empty(input_files(path, format, genome=genome))
+    counts = {"dtype": dtype, "allow_non_integer": allow_non_integer}
+    layers: dict[str, sp.csr_matrix] = {}
+    if format in ("csv", "tsv"):
+        _refuse_tenx_companion(path)
+        sep = "," if format == "csv" else "\t"
+        raw = read_dense(path, sep=sep, orientation=orientation, threads=threads, **counts)
+    elif format in LAYOUT_FORMATS:
+        from .layouts import read_layout
+
+        raw, layers = read_layout(
+            path, format, genome=genome, h5ad_layer=h5ad_layer, loom_layers=loom_layers, **counts
+        )
+    elif format == "10x_mtx":
+        from .mtx import read_tenx_mtx
+
+        raw = read_tenx_mtx(path, genome=genome, **counts)
+    elif format == "10x_triplet":
+        from .mtx import read_tenx_triplet
+
+        raw = read_tenx_triplet(path, **counts)
+    elif format == "mtx":
+        from .mtx import read_mtx
+
+        raw = read_mtx(path, orientation=orientation, **counts)
+    elif format == "10x_h5":
+        from .h5 import read_tenx_h5
+
+        raw = read_tenx_h5(path, genome=genome, **counts)
+    elif format == "h5ad":
+        from .h5ad import read_h5ad_counts
+
+        raw = read_h5ad_counts(path, layer=h5ad_layer, **counts)
+    else:  # pragma: no cover - FORMATS and this dispatch are kept in step
+        raise AssertionError(format)
+    adata = assemble(raw, path, var_names=var_names, other_features=other_features)
+    for key, matrix in layers.items():
+        adata.layers[key] = matrix
+    check_parsed(adata, path)
+    check_unique_barcodes(adata, path)
+    if make_unique:
+        make_names_unique(adata, path)
+    return adata
+
+
+def _check_options(
+    format: str,
+    *,
+    path: str | PathLike[str],
+    orientation: str,
+    dtype: str,
+    allow_non_integer: bool,
+    var_names: str,
+    other_features: str,
+    loom_layers: str,
+) -> None:
+    """Check every reader option once, before anything is read (the readers trust them)."""
     if format not in FORMATS:
         raise ScingestError(
             f"unknown format {format!r}: expected one of auto, {', '.join(FORMATS)}", path=path
         )
+    check_orientation(orientation)
     if dtype not in ("float32", "int32"):
         raise ScingestError(f"dtype must be float32 or int32, not {dtype!r}")
     if allow_non_integer and dtype == "int32":
@@ -137,73 +208,24 @@ def read_counts(
         raise ScingestError(f"other_features must be drop or obsm, not {other_features!r}")
     if loom_layers not in ("keep", "drop"):
         raise ScingestError(f"loom_layers must be keep or drop, not {loom_layers!r}")
-    check_not_empty(input_files(path, format, genome=genome))
-    if format in ("csv", "tsv"):
-        _refuse_tenx_companion(path)
-        adata = read_dense(
-            path,
-            sep="," if format == "csv" else "\t",
-            orientation=orientation,
-            dtype=dtype,
-            allow_non_integer=allow_non_integer,
-            threads=threads,
-        )
-        if var_names == "gene_ids":
-            if "gene_ids" not in adata.var:
-                raise ScingestError(
-                    "var_names is gene_ids but this dense text matrix has gene names only: "
-                    "set var_names: gene_symbols",
-                    path=path,
-                )
-            symbols = adata.var_names.to_numpy(dtype=str)
-            adata.var_names = adata.var.pop("gene_ids").to_numpy(dtype=str)
-            adata.var["gene_symbols"] = symbols
-    else:
-        from ._features import assemble
-        from .h5 import read_tenx_h5
-        from .h5ad import read_h5ad_counts
-        from .mtx import read_mtx, read_tenx_mtx, read_tenx_triplet
-
-        counts = {"dtype": dtype, "allow_non_integer": allow_non_integer}
-        layers: dict[str, sp.csr_matrix] = {}
-        if format in LAYOUT_FORMATS:
-            from .layouts import read_layout
-
-            raw, layers = read_layout(
-                path,
-                format,
-                genome=genome,
-                h5ad_layer=h5ad_layer,
-                loom_layers=loom_layers,
-                **counts,
-            )
-        elif format == "10x_mtx":
-            raw = read_tenx_mtx(path, genome=genome, **counts)
-        elif format == "10x_triplet":
-            raw = read_tenx_triplet(path, **counts)
-        elif format == "mtx":
-            raw = read_mtx(path, orientation=orientation, **counts)
-        elif format == "10x_h5":
-            raw = read_tenx_h5(path, genome=genome, **counts)
-        elif format == "h5ad":
-            raw = read_h5ad_counts(path, layer=h5ad_layer, **counts)
-        else:  # pragma: no cover - FORMATS and this dispatch are kept in step
-            raise AssertionError(format)
-        adata = assemble(raw, path, var_names=var_names, other_features=other_features)
-        for key, matrix in layers.items():
-            adata.layers[key] = matrix
-    check_parsed(adata, path)
-    check_unique_barcodes(adata, path)
-    if make_unique:
-        make_names_unique(adata, path)
-    if not sp.issparse(adata.X) or adata.X.format != "csr":
-        adata.X = sp.csr_matrix(adata.X)
-    return adata
 
 
 def check_parsed(adata: ad.AnnData, path: str | PathLike[str]) -> None:
     """Refuse a result with no cells or no genes: never hand on a matrix that was not parsed
-    (a separator that was not found makes whole lines into names and leaves no values)."""
+    (a separator that was not found makes whole lines into names and leaves no values).
+
+    Parameters
+    ----------
+    adata
+        The assembled result.
+    path
+        The input, named in the error.
+
+    Raises
+    ------
+    ScingestError
+        When ``adata`` has no cells or no genes, showing a name that was read.
+    """
     if adata.n_obs and adata.n_vars:
         return
     example = ""
@@ -253,7 +275,20 @@ def _refuse_tenx_companion(path: str | PathLike[str]) -> None:
 
 
 def check_unique_barcodes(adata: ad.AnnData, path: str | PathLike[str]) -> None:
-    """Raise when one barcode names two cells: the cells cannot be told apart downstream."""
+    """Raise when one barcode names two cells: the cells cannot be told apart downstream.
+
+    Parameters
+    ----------
+    adata
+        The assembled result.
+    path
+        The input, named in the error.
+
+    Raises
+    ------
+    ScingestError
+        Naming up to five of the repeated barcodes.
+    """
     import pandas as pd
 
     names = pd.Index(adata.obs_names)
@@ -269,7 +304,15 @@ def check_unique_barcodes(adata: ad.AnnData, path: str | PathLike[str]) -> None:
 
 
 def make_names_unique(adata: ad.AnnData, path: str | PathLike[str]) -> None:
-    """Make duplicate gene names unique in place, keeping the genes distinct (never summed)."""
+    """Make duplicate gene names unique in place, keeping the genes distinct (never summed).
+
+    Parameters
+    ----------
+    adata
+        The assembled result; its ``var_names`` get suffixes ``-1``, ``-2``, ...
+    path
+        The input, named in the logged warning.
+    """
     import anndata as ad
     import pandas as pd
 

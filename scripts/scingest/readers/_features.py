@@ -1,24 +1,28 @@
-"""What the sparse readers share: count checks, feature types, gene ids and symbols.
+"""What every reader shares: the intermediate, count checks, feature types, ids and symbols.
 
-Each sparse reader returns a :class:`RawCounts`; :func:`assemble` turns it into AnnData the
-same way for every format, so the same cells give the same checkpoint whatever the file.
+Each reader returns a :class:`RawCounts`; :func:`assemble` turns it into AnnData the same
+way for every format, so the same cells give the same checkpoint whatever the file.
+Importing this module imports neither pandas nor anndata: the dense reader parses while
+anndata loads in the background (see :mod:`scingest.readers.dense`).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import warnings
 from dataclasses import dataclass, field
 from os import PathLike
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import anndata as ad
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import ScingestError
-from ._common import build_anndata
+
+if TYPE_CHECKING:
+    import anndata as ad
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +45,21 @@ FLOAT32_EXACT = 2**24
 class RawCounts:
     """Counts as read, before feature types are split and var_names chosen.
 
-    ``counts`` is cells x features; ``ids`` and ``feature_types`` are None when the input
-    has none; ``var`` holds further per-feature columns to keep (e.g. ``genome``).
+    Attributes
+    ----------
+    counts
+        CSR, cells x features.
+    barcodes
+        One per cell.
+    symbols
+        One gene name (or feature name) per feature.
+    ids
+        Gene ids, one per feature; None when the input has none.
+    feature_types
+        One per feature (``Gene Expression``, ``Antibody Capture``, ...); None when the
+        input has none (then all are genes).
+    var
+        Further per-feature columns to keep (e.g. ``genome``).
     """
 
     counts: sp.csr_matrix
@@ -60,7 +77,29 @@ def check_counts(
     dtype: str = "float32",
     allow_non_integer: bool = False,
 ) -> sp.csr_matrix:
-    """The counts as CSR of ``dtype``; raise on negative, non-finite or non-integer values."""
+    """The counts as CSR of ``dtype``, duplicate entries summed.
+
+    Parameters
+    ----------
+    matrix
+        The counts as read (sparse or dense), cells x features.
+    path
+        The file they were read from, named in errors and warnings.
+    dtype
+        ``float32`` or ``int32``.
+    allow_non_integer
+        Accept non-integer values (logged as a warning) instead of raising.
+
+    Returns
+    -------
+    The counts as a CSR matrix of ``dtype``.
+
+    Raises
+    ------
+    ScingestError
+        For negative, non-finite or (unless ``allow_non_integer``) non-integer values, and
+        for values that are not numbers.
+    """
     counts = sp.csr_matrix(matrix)
     values = counts.data
     if values.dtype.kind == "f":
@@ -78,29 +117,70 @@ def check_counts(
                 path=path,
             )
         if fractional:
-            logger.warning(
-                "%s: %d non-integer value(s) accepted (allow_non_integer is set)", path, fractional
-            )
+            log_non_integer(path, fractional)
     elif values.dtype.kind not in "iub":
         raise ScingestError(f"the matrix has {values.dtype} values: expected counts", path=path)
     if values.size and values.min() < 0:
         raise ScingestError(
             f"negative value {values.min()}: expected non-negative counts", path=path
         )
-    if values.size and dtype == "float32" and values.max() >= FLOAT32_EXACT:
-        logger.warning(
-            "%s: counts up to %s exceed 2**24, which float32 cannot hold exactly; "
-            "consider dtype: int32",
-            path,
-            values.max(),
-        )
+    if values.size:
+        warn_inexact_float32(values.max(), path, dtype=dtype)
     counts = counts.astype(dtype, copy=False)
     counts.sum_duplicates()
     return counts
 
 
+def warn_inexact_float32(largest: float, path: str | PathLike[str], *, dtype: str) -> None:
+    """Warn when counts stored as float32 reach :data:`FLOAT32_EXACT`.
+
+    Parameters
+    ----------
+    largest
+        The largest count read.
+    path
+        The file, named in the warning.
+    dtype
+        The dtype the counts are stored as; only ``float32`` can lose counts.
+    """
+    if np.dtype(dtype) == np.float32 and largest >= FLOAT32_EXACT:
+        logger.warning(
+            "%s: counts up to %d exceed 2**24, which float32 cannot hold exactly: set dtype: int32",
+            path,
+            int(largest),
+        )
+
+
+def log_non_integer(path: str | PathLike[str], n: int) -> None:
+    """Warn that ``n`` non-integer values were accepted (``allow_non_integer`` is set).
+
+    Parameters
+    ----------
+    path
+        The file, named in the warning.
+    n
+        How many values are not whole numbers.
+    """
+    logger.warning(
+        "%s: %d non-integer value(s) accepted (allow_non_integer is set): these may not be "
+        "raw counts",
+        path,
+        n,
+    )
+
+
 def obsm_key(feature_type: str) -> str:
-    """The obsm key a feature type is kept under (``Antibody Capture`` -> ``protein_counts``)."""
+    """The obsm key a feature type is kept under (``Antibody Capture`` -> ``protein_counts``).
+
+    Parameters
+    ----------
+    feature_type
+        A feature type as CellRanger writes it.
+
+    Returns
+    -------
+    The key in :data:`OBSM_KEYS`, or ``<type>_counts`` in snake case for other types.
+    """
     if feature_type in OBSM_KEYS:
         return OBSM_KEYS[feature_type]
     return re.sub(r"[^a-z0-9]+", "_", feature_type.lower()).strip("_") + "_counts"
@@ -115,20 +195,41 @@ def assemble(
 ) -> ad.AnnData:
     """AnnData of the Gene Expression features of ``raw``, named by symbols or ids.
 
-    Features of other types are left out (counted in the log) or, with
-    ``other_features="obsm"``, kept as CSR matrices in ``obsm[<type>_counts]`` with their
-    names in ``uns["feature_names"][<type>_counts]``. With ``var_names="gene_symbols"``
-    ``var["gene_ids"]`` keeps the ids; with ``"gene_ids"`` ``var["gene_symbols"]`` keeps
-    the symbols.
+    The one assembly path of every reader (:func:`scingest.readers.read_counts` checks
+    the options first).
+
+    Parameters
+    ----------
+    raw
+        The counts and names as a reader returned them.
+    path
+        The input, named in errors and in the log.
+    var_names
+        ``gene_symbols``: symbols as ``var_names``, ids in ``var["gene_ids"]``;
+        ``gene_ids``: ids as ``var_names``, symbols in ``var["gene_symbols"]``.
+    other_features
+        Features that are not Gene Expression: ``drop`` leaves them out (counted in the
+        log); ``obsm`` keeps each type as a CSR matrix in ``obsm[<type>_counts]`` with its
+        names in ``uns["feature_names"][<type>_counts]``.
+
+    Returns
+    -------
+    AnnData with ``X`` the Gene Expression counts (CSR, cells x genes), the barcodes as
+    ``obs_names``, and ``var["feature_types"]`` and ``raw.var``'s columns where present.
+
+    Raises
+    ------
+    ScingestError
+        For ``var_names="gene_ids"`` on an input without ids, and for an input with
+        feature types of which none is Gene Expression.
     """
-    if var_names not in ("gene_symbols", "gene_ids"):
-        raise ScingestError(f"var_names must be gene_symbols or gene_ids, not {var_names!r}")
-    if other_features not in ("drop", "obsm"):
-        raise ScingestError(f"other_features must be drop or obsm, not {other_features!r}")
+    import pandas as pd
+
     if var_names == "gene_ids" and raw.ids is None:
         raise ScingestError(
             "var_names is gene_ids but this input has gene names only: expected a features "
-            "or genes file with an id column, or set var_names: gene_symbols",
+            "or genes file with an id column (or, in a text matrix, a gene id column before "
+            "the names), or set var_names: gene_symbols",
             path=path,
         )
     keep = np.ones(len(raw.symbols), dtype=bool)
@@ -160,10 +261,10 @@ def assemble(
             logger.info(
                 "%s: kept %d %s feature(s) in obsm[%r]", path, mask.sum(), feature_type, key
             )
-    idx = np.flatnonzero(keep)
+    idx = slice(None) if keep.all() else np.flatnonzero(keep)
     counts = raw.counts if keep.all() else raw.counts[:, idx].tocsr()
     symbols = np.asarray(raw.symbols, dtype=str)[idx]
-    var = pd.DataFrame(index=pd.RangeIndex(len(idx)))
+    var = pd.DataFrame(index=pd.RangeIndex(len(symbols)))
     if raw.ids is not None:
         ids = np.asarray(raw.ids, dtype=str)[idx]
         if var_names == "gene_ids":
@@ -176,9 +277,28 @@ def assemble(
         var["feature_types"] = np.asarray(raw.feature_types, dtype=str)[idx]
     for column, values in raw.var.items():
         var[column] = np.asarray(values)[idx]
-    adata = build_anndata(counts, np.asarray(raw.barcodes, dtype=str), index, var=var)
+    adata = _anndata(counts, np.asarray(raw.barcodes, dtype=str), index, var=var)
     for key, matrix in obsm.items():
         adata.obsm[key] = matrix
     if names:
         adata.uns["feature_names"] = names
     return adata
+
+
+def _anndata(
+    counts: sp.csr_matrix, barcodes: np.ndarray, genes: np.ndarray, *, var: pd.DataFrame
+) -> ad.AnnData:
+    """AnnData from counts and names, before names are checked or made unique.
+
+    anndata warns about duplicate names at construction; :func:`scingest.readers.read_counts`
+    deals with them right after (unique barcodes required, duplicate genes made unique
+    with a logged warning), so the constructor's warning would only repeat it.
+    """
+    import anndata as ad
+    import pandas as pd
+
+    var.index = pd.Index(genes, dtype=str)
+    obs = pd.DataFrame(index=pd.Index(barcodes, dtype=str))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".* names are not unique", category=UserWarning)
+        return ad.AnnData(X=counts, obs=obs, var=var)

@@ -1,4 +1,4 @@
-"""Which axis of a matrix holds the genes: the one orientation check of dense and mtx input.
+"""Which axis of a matrix holds the genes: the orientation of dense and mtx input.
 
 A text matrix (or a Matrix Market file with its two names files) does not say whether its
 rows are genes or cells. The names do: gene symbols (``MT-ND1``, ``Actb``, ribosomal
@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Sequence
 from os import PathLike
-from typing import Literal
+from typing import Literal, get_args
 
 from ..errors import ScingestError
 
@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 Orientation = Literal["auto", "genes_x_cells", "cells_x_genes"]
 #: The values of the ``orientation`` option.
-ORIENTATIONS = ("auto", "genes_x_cells", "cells_x_genes")
+ORIENTATIONS: tuple[str, ...] = get_args(Orientation)
 
 #: Gene ids of Ensembl (any species: ENSG, ENSMUSG, ENSDARG...), FlyBase, WormBase, TAIR, SGD.
 _GENE_ID = re.compile(
@@ -53,8 +53,22 @@ _SAMPLE = 2000
 _SIZE_RATIO, _SIZE_MIN = 5, 2000
 
 
-def check_value(orientation: str) -> None:
-    """Raise unless ``orientation`` is one of :data:`ORIENTATIONS`."""
+def check_orientation(orientation: str) -> None:
+    """Raise unless ``orientation`` is one of :data:`ORIENTATIONS`.
+
+    :func:`scingest.readers.read_counts` calls it once, before reading; the readers and
+    :func:`resolve` take the value as checked.
+
+    Parameters
+    ----------
+    orientation
+        The ``orientation`` option.
+
+    Raises
+    ------
+    ScingestError
+        Naming the allowed values.
+    """
     if orientation not in ORIENTATIONS:
         raise ScingestError(
             f"orientation must be one of {', '.join(ORIENTATIONS)}, not {orientation!r}"
@@ -81,18 +95,48 @@ def _is_gene(name: str) -> bool:
 
 
 def gene_hits(names: Sequence[str]) -> tuple[int, int]:
-    """How many of a sample of ``names`` look like genes, and the sample's size."""
+    """How many of a sample of ``names`` look like genes.
+
+    Parameters
+    ----------
+    names
+        Names along one axis.
+
+    Returns
+    -------
+    The names that look like genes, and the sample's size.
+    """
     sample = _sample(names)
     return sum(_is_gene(n) for n in sample), len(sample)
 
 
 def id_hits(names: Sequence[str]) -> int:
-    """How many of a sample of ``names`` are gene ids (Ensembl-like) rather than symbols."""
+    """How many of a sample of ``names`` are gene ids (Ensembl-like) rather than symbols.
+
+    Parameters
+    ----------
+    names
+        Names along one axis.
+
+    Returns
+    -------
+    The number of gene ids in the sample.
+    """
     return sum(bool(_GENE_ID.match(n.strip().strip('"'))) for n in _sample(names))
 
 
 def looks_like_barcodes(names: Sequence[str]) -> bool:
-    """Whether most names hold a 10x barcode."""
+    """Whether most names hold a 10x barcode.
+
+    Parameters
+    ----------
+    names
+        Names along one axis.
+
+    Returns
+    -------
+    True when more than 80% of a sample of the names hold one.
+    """
     sample = _sample(names)[:500]
     return bool(sample) and sum(bool(_BARCODE.search(n)) for n in sample) > 0.8 * len(sample)
 
@@ -140,10 +184,28 @@ def resolve(
 
     ``auto`` decides from the names, then from the sizes, and raises when neither tells.
     An explicit orientation is kept unless the names clearly say the opposite (then it
-    raises, naming the orientation to set). ``row_label`` and ``col_label`` say where the
-    names are, for the messages.
+    raises, naming the orientation to set).
+
+    Parameters
+    ----------
+    path
+        The input, named in errors and in the log.
+    rows, cols
+        The names along the matrix's rows and columns.
+    orientation
+        The option, checked already (:func:`check_orientation`).
+    row_label, col_label
+        Where the row and column names are, for the messages.
+
+    Returns
+    -------
+    ``genes_x_cells`` or ``cells_x_genes``.
+
+    Raises
+    ------
+    ScingestError
+        When ``auto`` cannot tell, or the names contradict an explicit orientation.
     """
-    check_value(orientation)
     genes_axis, why = _genes_by_names(rows, cols)
     hint = "in the config, or for one sample in a sheet column of the same name (orientation)"
     if orientation != "auto":

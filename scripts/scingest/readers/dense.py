@@ -6,8 +6,8 @@ names, an empty or named first header cell (or a header one field short, as R's
 ``write.csv`` without ``row.names`` label writes), CRLF line endings, a UTF-8 byte-order mark,
 and integral floats such as ``3.0``.
 
-Two parsers share this module's contract. :mod:`scingest.readers._fastdense` (chunked
-ISA-L inflate and a numba kernel) reads the common shape of these files at close to the
+Two parsers share this module's contract. :mod:`scingest.readers._fastdense` (ISA-L
+inflate in blocks and a numba kernel) reads the common shape of these files at close to the
 speed of decompression (``bench/run.py reader``); anything unusual, and every error,
 makes it step aside, and :func:`_parse` here, the simple reference implementation, reads
 the file again and words the error. Both give the same matrix and names
@@ -24,19 +24,17 @@ import itertools
 import logging
 import re
 import threading
+from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
 from ..errors import ScingestError
 from ..files import decompression_errors, open_binary
-from ._orientation import check_value, id_hits, resolve
-
-if TYPE_CHECKING:
-    import anndata as ad
+from ._features import RawCounts, log_non_integer, warn_inexact_float32
+from ._orientation import Orientation, id_hits, resolve
 
 try:  # numba is a scanpy dependency; without it every file takes the simple path
     from . import _fastdense
@@ -47,40 +45,57 @@ logger = logging.getLogger(__name__)
 
 #: Header labels of name columns (gene_id, gene_name, Symbol, Geneid, ...).
 _NAME_LABEL = re.compile(r"(?i)^(?:gene|feature|ensembl|symbol|name|id$|id_|description)")
-#: float32 represents every integer up to 2**24 exactly.
-FLOAT32_EXACT = 2**24
 
 
 def read_dense(
     path: str | PathLike[str],
     *,
     sep: str = ",",
-    orientation: str = "auto",
+    orientation: Orientation = "auto",
     dtype: str = "float32",
     allow_non_integer: bool = False,
     fast: bool = True,
-    chunk_size: int | None = None,
+    block_size: int | None = None,
     threads: int | None = None,
-) -> ad.AnnData:
-    """Read a dense text count matrix into AnnData with CSR counts, cells x genes.
-
-    See :func:`scingest.readers.read_counts` for the parameters. ``sep`` is the expected
-    separator; a file whose first lines have none of it but hold spaces is read as
-    whitespace-separated (R's ``write.table``). ``fast`` tries the fast parser first (it
-    hands anything unusual to the simple one); ``False`` uses only the simple parser.
-    ``chunk_size`` is the fast parser's bytes per step (``None``: its default; small values
-    exist for tests of lines split across chunks). ``threads``: the CPUs the read may keep
-    busy; ``1`` reads in the calling thread alone, ``2`` adds one thread that inflates
-    ahead (and writes half the transpose), ``None`` or more also imports anndata in a
-    third thread during the parse. Raises :class:`~scingest.ScingestError`
-    naming file, line and column for a value that is not a finite, non-negative (integer,
-    unless ``allow_non_integer``) number, for a row whose length differs from the header's,
-    for an empty or header-only file, and when the orientation cannot be told.
+) -> RawCounts:
+    """Read a dense text count matrix: CSR counts, cells x genes, and the names.
 
     A second text column (``gene_id,gene_name,<cells>``) gives ids (first) and symbols
-    (second): the symbols become ``var_names`` and the ids ``var["gene_ids"]``.
+    (second). The options are checked by :func:`scingest.readers.read_counts`, which
+    also assembles the result into AnnData.
+
+    Parameters
+    ----------
+    path
+        The text file, gzipped or not.
+    sep
+        The expected separator; a file whose first lines have none of it but hold spaces
+        is read as whitespace-separated (R's ``write.table``).
+    orientation, dtype, allow_non_integer
+        As for :func:`scingest.readers.read_counts`.
+    fast
+        Try the fast parser first (it hands anything unusual to the simple one); False
+        uses only the simple parser.
+    block_size
+        The fast parser's bytes per block (None: its default; small values exist for
+        tests of lines split across blocks).
+    threads
+        The CPUs the read may keep busy: ``1`` reads in the calling thread alone, ``2``
+        adds one thread that inflates ahead (and writes half the transpose), ``None`` or
+        more also imports anndata in a third thread during the parse.
+
+    Returns
+    -------
+    The counts (cells x genes), barcodes, gene symbols and, with two name columns, ids.
+
+    Raises
+    ------
+    ScingestError
+        Naming file, line and column for a value that is not a finite, non-negative
+        (integer, unless ``allow_non_integer``) number, for a row whose length differs
+        from the header's, for an empty or header-only file, and when the orientation
+        cannot be told.
     """
-    check_value(orientation)
     path = Path(path)
     dtype = np.dtype(dtype)
     sep = _sniff_separator(path, sep)
@@ -101,7 +116,7 @@ def read_dense(
                 path,
                 sep=sep,
                 dtype=dtype,
-                chunk_size=chunk_size,
+                block_size=block_size,
                 transpose=transpose_for,
                 threads=threads,
             )
@@ -136,25 +151,16 @@ def read_dense(
             transpose = transpose_for(header, row_names)
         counts = matrix.T.tocsr() if transpose else matrix
     if non_integer:
-        logger.warning(
-            "%s: %d non-integer value(s) accepted (allow_non_integer is set): these may "
-            "not be raw counts",
-            path,
-            non_integer,
-        )
+        log_non_integer(path, non_integer)
+    if counts.nnz:
+        warn_inexact_float32(counts.data.max(), path, dtype=dtype)
     genes, cells = (row_names, header) if transpose else (header, row_names)
-    if counts.nnz and dtype == np.float32 and counts.data.max() >= FLOAT32_EXACT:
-        logger.warning(
-            "%s: counts up to %d exceed 2**24, which float32 cannot hold exactly: set dtype: int32",
-            path,
-            int(counts.data.max()),
-        )
-    import pandas as pd
-
-    from ._common import build_anndata
-
-    var = None if ids is None else pd.DataFrame({"gene_ids": np.asarray(ids, dtype=str)})
-    return build_anndata(counts, cells, genes, var=var)
+    return RawCounts(
+        counts=counts,
+        barcodes=np.asarray(cells, dtype=str),
+        symbols=np.asarray(genes, dtype=str),
+        ids=None if ids is None else np.asarray(ids, dtype=str),
+    )
 
 
 def _sniff_separator(path: Path, sep: str) -> str:
@@ -189,10 +195,11 @@ def _sniff_separator(path: Path, sep: str) -> str:
 def _import_in_background(module: str) -> threading.Thread:
     """Start importing ``module`` in a thread; join it before importing it here.
 
-    Importing anndata (with pandas, h5py and zarr) holds the GIL for about 0.6 s; the fast
-    parser spends most of its time in ISA-L and numba with the GIL released, so on a second
-    core the import costs a fresh process little. A failed import is left for the
-    caller's own import to raise.
+    Importing anndata (with pandas, h5py and zarr) holds the GIL for a noticeable part of
+    a fresh process's read (``bench/run.py reader`` times the whole process); the fast
+    parser spends most of its time in ISA-L and numba with the GIL released, so on a
+    second core the import costs little. A failed import is left for the caller's own
+    import to raise.
     """
 
     def run() -> None:
@@ -209,12 +216,12 @@ def _parse_fast(
     *,
     sep: str,
     dtype: np.dtype,
-    chunk_size: int | None,
-    transpose: bool,
+    block_size: int | None,
+    transpose: Callable[[list[str], list[str]], bool],
     threads: int | None = None,
-) -> tuple[list[str], list[str], sp.csr_matrix] | None:
+) -> _fastdense.Parsed | None:
     """The fast parser's result, or None when it steps aside (then the simple one runs)."""
-    kwargs = {} if chunk_size is None else {"chunk_size": chunk_size}
+    kwargs = {} if block_size is None else {"block_size": block_size}
     try:
         return _fastdense.parse_fast(
             path, sep=sep, dtype=dtype, transpose=transpose, threads=threads, **kwargs

@@ -37,9 +37,22 @@ def _layout_error(path: Path, found: str) -> ScingestError:
 def cellranger_genome(path: str | PathLike[str], *, genome: str | None = None) -> str | None:
     """Check the layout of a CellRanger .h5 and resolve the genome to read.
 
-    Returns the genome (None for a v3 file with a single genome and none asked for).
-    Raises when the file is not HDF5, not a CellRanger layout, or holds several genomes and
-    ``genome`` does not pick one of them.
+    Parameters
+    ----------
+    path
+        The ``.h5`` file.
+    genome
+        The genome asked for, if any.
+
+    Returns
+    -------
+    The genome to read (None for a v3 file with a single genome and none asked for).
+
+    Raises
+    ------
+    ScingestError
+        When the file is not HDF5, not a CellRanger layout, or holds several genomes and
+        ``genome`` does not pick one of them.
     """
     path = Path(path)
     try:
@@ -94,7 +107,26 @@ def read_tenx_h5(
     dtype: str = "float32",
     allow_non_integer: bool = False,
 ) -> RawCounts:
-    """Read a CellRanger v2 or v3 .h5 file (one genome: ``genome``, or the only one)."""
+    """Read a CellRanger v2 or v3 .h5 file (one genome: ``genome``, or the only one).
+
+    Parameters
+    ----------
+    path
+        The ``.h5`` file.
+    genome
+        The genome to read, when there are several.
+    dtype, allow_non_integer
+        As for :func:`scingest.readers.read_counts`.
+
+    Returns
+    -------
+    The counts (cells x features), barcodes, symbols, ids and feature types.
+
+    Raises
+    ------
+    ScingestError
+        As :func:`cellranger_genome`, and for values that are not counts.
+    """
     import scanpy as sc
 
     genome = cellranger_genome(path, genome=genome)

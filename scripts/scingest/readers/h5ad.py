@@ -33,6 +33,26 @@ def read_h5ad_counts(
 
     Gene ids come from ``var["gene_ids"]`` (var_names are symbols) or, when the file has a
     ``var["gene_symbols"]`` column, from ``var_names``; ``var["feature_types"]`` is kept.
+
+    Parameters
+    ----------
+    path
+        The ``.h5ad`` file.
+    layer
+        The layer holding raw counts; None reads ``X``, ``"raw"`` (with no layer of that
+        name) reads ``.raw``.
+    dtype, allow_non_integer
+        As for :func:`scingest.readers.read_counts`.
+
+    Returns
+    -------
+    The counts (cells x features), barcodes, symbols, ids and feature types.
+
+    Raises
+    ------
+    ScingestError
+        For a file anndata cannot read, a missing layer, and non-integer counts (naming
+        a layer that holds integer counts, if one does).
     """
     path = Path(path)
     try:
@@ -72,6 +92,11 @@ def counts_of(
     Returns
     -------
     The counts, barcodes and gene names, unassembled.
+
+    Raises
+    ------
+    ScingestError
+        As :func:`read_h5ad_counts`.
     """
     var = adata.var
     if layer is None:

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from ..errors import ScingestError
 from ..layouts import Resolved
-from ._features import RawCounts, check_counts
+from ._features import GENE_EXPRESSION, RawCounts, check_counts
 from .mtx import _read_matrix, _read_table
 
 logger = logging.getLogger(__name__)
@@ -39,8 +39,28 @@ def _names(path: Path) -> np.ndarray:
     return _read_table(path).iloc[:, 0].to_numpy(dtype=str)
 
 
-def read_kb(resolved: Resolved, *, dtype: str = "float32", allow_non_integer: bool = False):
-    """Read ``kb count``'s ``cells_x_genes`` files (cells x genes)."""
+def read_kb(
+    resolved: Resolved, *, dtype: str = "float32", allow_non_integer: bool = False
+) -> RawCounts:
+    """Read ``kb count``'s ``cells_x_genes`` files (cells x genes).
+
+    Parameters
+    ----------
+    resolved
+        The layout's files, as :func:`scingest.layouts.resolve` found them.
+    dtype, allow_non_integer
+        As for :func:`scingest.readers.read_counts`.
+
+    Returns
+    -------
+    The counts, barcodes, gene ids and symbols (the ids where there are no names).
+
+    Raises
+    ------
+    ScingestError
+        For names files that do not fit each other or the matrix, and values that are
+        not counts.
+    """
     parts = resolved.parts
     barcodes = _names(parts["barcodes"])
     ids = _names(parts["genes"])
@@ -69,6 +89,23 @@ def read_alevin_fry(
 
     In USA mode the gene-level counts are S + A (pyroe's and fishpond's ``scRNA`` default);
     the unspliced counts are left out, said in the log.
+
+    Parameters
+    ----------
+    resolved
+        The layout's files and ``quant.json``'s facts, as :func:`scingest.layouts.resolve`
+        found them.
+    dtype, allow_non_integer
+        As for :func:`scingest.readers.read_counts`.
+
+    Returns
+    -------
+    The counts, barcodes, gene ids and symbols (from ``gene_id_to_name.tsv`` if present).
+
+    Raises
+    ------
+    ScingestError
+        For names files that do not fit the matrix, and values that are not counts.
     """
     parts = resolved.parts
     barcodes = _names(parts["barcodes"])
@@ -131,6 +168,23 @@ def read_probe_h5(
     probe-to-gene map (``features/gene_id``, ``gene_name``, ``filtered_probes``) by h5py,
     which scanpy does not read. Probes CellRanger filtered out (``filtered_probes``) are
     left out, as in CellRanger's own gene-level matrix.
+
+    Parameters
+    ----------
+    path
+        The probe-based ``.h5`` file.
+    dtype, allow_non_integer
+        As for :func:`scingest.readers.read_counts`.
+
+    Returns
+    -------
+    Gene-level counts, barcodes, gene names and ids (all Gene Expression).
+
+    Raises
+    ------
+    ScingestError
+        As :func:`scingest.readers.h5.read_tenx_h5`, and for features without
+        ``gene_id``/``gene_name``.
     """
     from .h5 import read_tenx_h5
 
@@ -154,10 +208,9 @@ def read_probe_h5(
             else np.zeros(len(gene_ids), dtype=bool)
         )
         regions = _strings(features["probe_region"]) if "probe_region" in features else None
-    types = raw.feature_types if raw.feature_types is not None else None
     keep = ~filtered
-    if types is not None:
-        keep &= types == "Gene Expression"
+    if raw.feature_types is not None:
+        keep &= raw.feature_types == GENE_EXPRESSION
     uniq, first, inverse = np.unique(gene_ids[keep], return_index=True, return_inverse=True)
     order = np.argsort(first)  # genes in the order of their first probe
     rank = np.empty_like(order)
@@ -184,7 +237,7 @@ def read_probe_h5(
         barcodes=raw.barcodes,
         symbols=gene_names[keep][genes_first],
         ids=uniq[order],
-        feature_types=np.full(len(uniq), "Gene Expression"),
+        feature_types=np.full(len(uniq), GENE_EXPRESSION),
     )
 
 
@@ -198,9 +251,27 @@ def read_layout(
     dtype: str = "float32",
     allow_non_integer: bool = False,
 ) -> tuple[RawCounts, dict[str, sp.csr_matrix]]:
-    """Read a tool layout (:data:`scingest.layouts.LAYOUT_FORMATS`); returns counts and layers.
+    """Read a tool layout (:data:`scingest.layouts.LAYOUT_FORMATS`).
 
     Run folders are resolved to the 10x file or folder inside them, which the 10x readers read.
+
+    Parameters
+    ----------
+    path
+        The layout's folder or file.
+    format
+        One of :data:`scingest.layouts.LAYOUT_FORMATS`.
+    genome, h5ad_layer, loom_layers, dtype, allow_non_integer
+        As for :func:`scingest.readers.read_counts`.
+
+    Returns
+    -------
+    The counts and names, and further layers (cells x genes CSR) by name (loom only).
+
+    Raises
+    ------
+    ScingestError
+        For a layout that is not found or does not fit, and as the format's reader.
     """
     from ..layouts import resolve
 

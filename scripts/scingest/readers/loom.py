@@ -4,7 +4,7 @@ loom is HDF5: ``/matrix`` (genes x cells), ``/row_attrs`` (``Gene``, ``Accession
 ``/col_attrs`` (``CellID``) and ``/layers`` (velocyto: ``spliced``, ``unspliced``,
 ``ambiguous``). It is read with h5py rather than ``anndata.read_loom`` (``scanpy.read_loom``):
 that needs loompy, which is not a dependency, and reads every matrix dense at once; here
-the dense matrix is read in blocks of genes and kept sparse.
+the dense matrix is read a slab of genes at a time and kept sparse.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from ._features import RawCounts, check_counts
 
 logger = logging.getLogger(__name__)
 
-#: Genes read at a time from a dense loom matrix.
-BLOCK = 2048
+#: Genes read at a time from a dense loom matrix (rows of its HDF5 dataset).
+GENES_PER_READ = 2048
 _GENE_ATTRS = ("Gene", "gene_symbols", "var_names")
 _ID_ATTRS = ("Accession", "gene_ids")
 _CELL_ATTRS = ("CellID", "obs_names", "cell_names")
@@ -39,12 +39,13 @@ def _first(group: h5py.Group, names: tuple[str, ...]) -> str | None:
 
 
 def _sparse(dataset: h5py.Dataset) -> sp.csr_matrix:
-    """A dense genes x cells dataset as a sparse cells x genes CSR matrix, read by blocks."""
-    blocks = [
-        sp.csr_matrix(dataset[start : start + BLOCK, :])
-        for start in range(0, dataset.shape[0], BLOCK)
+    """A dense genes x cells dataset as a sparse cells x genes CSR matrix, read
+    :data:`GENES_PER_READ` genes at a time."""
+    slabs = [
+        sp.csr_matrix(dataset[start : start + GENES_PER_READ, :])
+        for start in range(0, dataset.shape[0], GENES_PER_READ)
     ]
-    genes_x_cells = sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix(dataset.shape)
+    genes_x_cells = sp.vstack(slabs, format="csr") if slabs else sp.csr_matrix(dataset.shape)
     return genes_x_cells.T.tocsr()
 
 
@@ -55,7 +56,28 @@ def read_loom(
     dtype: str = "float32",
     allow_non_integer: bool = False,
 ) -> tuple[RawCounts, dict[str, sp.csr_matrix]]:
-    """Read a loom file; returns the counts and (``layers="keep"``) its other layers."""
+    """Read a loom file: the main matrix as counts and, if asked, its other layers.
+
+    Parameters
+    ----------
+    path
+        The ``.loom`` file.
+    layers
+        ``keep`` also returns the file's other layers (velocyto's ``spliced``,
+        ``unspliced``, ``ambiguous``), checked as counts; ``drop`` logs their names.
+    dtype, allow_non_integer
+        As for :func:`scingest.readers.read_counts`.
+
+    Returns
+    -------
+    The counts and names, and the kept layers (cells x genes CSR) by name.
+
+    Raises
+    ------
+    ScingestError
+        For a file that is not HDF5 or not a loom layout, no gene names or barcodes, a
+        matrix whose shape does not fit them, or values that are not counts.
+    """
     path = Path(path)
     try:
         fh = h5py.File(path, "r")

@@ -25,7 +25,7 @@ from ..errors import ScingestError
 from ..files import decompression_errors, open_binary
 from ..formats import mtx_name_files, tenx_files, tenx_folder, triplet_files
 from ._features import RawCounts, check_counts
-from ._orientation import Orientation, check_value, resolve
+from ._orientation import Orientation, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +39,25 @@ def read_tenx_mtx(
 ) -> RawCounts:
     """Read a CellRanger matrix folder (v2 ``genes.tsv`` or v3 ``features.tsv``, gz or not).
 
-    ``path`` may also be a CellRanger 2 ``filtered_gene_bc_matrices`` folder with one genome
-    subfolder, or several with ``genome`` naming one.
+    Parameters
+    ----------
+    path
+        The folder; may also be a CellRanger 2 ``filtered_gene_bc_matrices`` folder with
+        one genome subfolder, or several with ``genome`` naming one.
+    genome
+        The genome subfolder to read, when there are several.
+    dtype, allow_non_integer
+        As for :func:`scingest.readers.read_counts`.
+
+    Returns
+    -------
+    The counts (cells x features), barcodes, symbols, ids and feature types.
+
+    Raises
+    ------
+    ScingestError
+        For missing or unreadable files, a matrix whose shape does not fit the names files,
+        and values that are not counts.
     """
     files = tenx_files(tenx_folder(path, genome=genome))
     return _read_tenx(files, dtype=dtype, allow_non_integer=allow_non_integer)
@@ -49,7 +66,25 @@ def read_tenx_mtx(
 def read_tenx_triplet(
     path: str | PathLike[str], *, dtype: str = "float32", allow_non_integer: bool = False
 ) -> RawCounts:
-    """Read a prefixed 10x triplet from its matrix file (``GSM1_A_matrix.mtx.gz``)."""
+    """Read a prefixed 10x triplet from its matrix file (``GSM1_A_matrix.mtx.gz``).
+
+    Parameters
+    ----------
+    path
+        The matrix file; its barcodes and features (or genes) files sit beside it with the
+        same prefix.
+    dtype, allow_non_integer
+        As for :func:`scingest.readers.read_counts`.
+
+    Returns
+    -------
+    The counts (cells x features), barcodes, symbols, ids and feature types.
+
+    Raises
+    ------
+    ScingestError
+        As :func:`read_tenx_mtx`.
+    """
     return _read_tenx(triplet_files(path), dtype=dtype, allow_non_integer=allow_non_integer)
 
 
@@ -62,11 +97,28 @@ def read_mtx(
 ) -> RawCounts:
     """Read a plain Matrix Market file with its ``<name>_rows`` and ``<name>_cols`` files.
 
-    With ``orientation="genes_x_cells"`` rows are genes and columns cells; ``auto`` tells
-    from the names (see :func:`scingest.readers.read_counts`). A names file with two or
-    more columns gives gene ids (first) and symbols (second).
+    A names file with two or more columns gives gene ids (first) and symbols (second).
+
+    Parameters
+    ----------
+    path
+        The ``.mtx`` file (gzipped or not).
+    orientation
+        ``genes_x_cells``: rows are genes and columns cells; ``auto`` tells from the names
+        (see :func:`scingest.readers.read_counts`).
+    dtype, allow_non_integer
+        As for :func:`scingest.readers.read_counts`.
+
+    Returns
+    -------
+    The counts (cells x genes), barcodes, symbols and, where given, ids.
+
+    Raises
+    ------
+    ScingestError
+        For missing names files, an orientation the names do not tell or contradict, a
+        matrix whose shape does not fit the names, and values that are not counts.
     """
-    check_value(orientation)
     files = mtx_name_files(path)
     tables = {role: _read_table(files[role]) for role in ("rows", "cols")}
 

@@ -27,7 +27,24 @@ def read_zarr_counts(
     allow_non_integer: bool = False,
 ) -> RawCounts:
     """Read the counts of a zarr AnnData store from ``X`` or ``layers[layer]``, as
-    :func:`scingest.readers.h5ad.read_h5ad_counts` reads an h5ad file."""
+    :func:`scingest.readers.h5ad.read_h5ad_counts` reads an h5ad file.
+
+    Parameters
+    ----------
+    path
+        A ``.zarr`` folder or a ``.zarr.zip`` file.
+    layer, dtype, allow_non_integer
+        As for :func:`scingest.readers.h5ad.read_h5ad_counts`.
+
+    Returns
+    -------
+    The counts (cells x features), barcodes, symbols, ids and feature types.
+
+    Raises
+    ------
+    ScingestError
+        For a store anndata cannot read, and as :func:`~scingest.readers.h5ad.counts_of`.
+    """
     import anndata as ad
     import zarr
 
