@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install and start a one-node SLURM cluster on loopback, for tests/test_slurm.py.
+# Install and start a one-node SLURM cluster on loopback, for tests/workflow/test_slurm.py.
 # Needs root and Debian (apt); no systemd, no cgroups, no accounting (slurmdbd): the slurm
 # profile's `slurm-status-command: squeue` is what makes Snakemake's executor work here.
 # Every step is bounded by `timeout`. The daemons' PIDs are written to $SLURM_CI_DIR/*.pid
@@ -59,7 +59,7 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 # Memory is enforced without cgroups: slurmd samples each step's RSS every second and
 # kills a step that uses more than its job asked for (the job ends OUT_OF_MEMORY), as
-# cgroup-enforcing production clusters do. tests/test_slurm.py's retry test relies on it.
+# cgroup-enforcing production clusters do. tests/workflow/test_slurm.py's retry test relies on it.
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=task=1
 JobAcctGatherParams=OverMemoryKill

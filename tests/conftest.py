@@ -110,3 +110,17 @@ def geo_project(tmp_path: Path) -> tuple[Path, dict]:
 @pytest.fixture
 def workflow() -> Callable[..., Run]:
     return run_workflow
+
+
+#: Tests under tests/workflow run the real workflow: the folder gives them the ``workflow``
+#: marker (``-m "not workflow"`` leaves them out). Applied here rather than by a conftest of
+#: their own, which would be a second module named ``conftest`` beside the one tests import
+#: their fixtures from.
+WORKFLOW_TESTS = Path(__file__).resolve().parent / "workflow"
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if WORKFLOW_TESTS in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.workflow)

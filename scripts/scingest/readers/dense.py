@@ -11,7 +11,7 @@ inflate in blocks and a numba kernel) reads the common shape of these files at c
 speed of decompression (``bench/run.py reader``); anything unusual, and every error,
 makes it step aside, and :func:`_parse` here, the simple reference implementation, reads
 the file again and words the error. Both give the same matrix and names
-(``tests/test_dense_fast.py``).
+(``tests/unit/test_dense_fast.py``).
 """
 
 from __future__ import annotations

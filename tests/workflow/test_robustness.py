@@ -16,11 +16,7 @@ import pytest
 from anndata.tests.helpers import assert_equal
 
 from conftest import REPO, make_geo_folder, planned_jobs, run_workflow, snakemake_cmd
-from scingest.errors import ScingestError
-from scingest.files import atomic_path
 from scingest.synthetic import synthetic_counts, write_dense
-
-pytestmark = pytest.mark.workflow
 
 DATA = {"input_dir": "data"}
 HEADER = ",AAACCTGAGAAACCAT-1,AAACCTGAGAAACCGC-1\n"
@@ -148,16 +144,6 @@ def test_sheet_and_config_errors_stop_before_any_job(tmp_path, make_config, mess
     assert run.returncode != 0
     assert message in run.output
     assert not (tmp_path / "results").exists()
-
-
-def test_atomic_write_error_is_clear_and_leaves_nothing(tmp_path):
-    target = tmp_path / "x.h5ad"
-    with (
-        pytest.raises(ScingestError, match=r"x\.h5ad: writing failed: No space left"),
-        atomic_path(target) as tmp,
-    ):
-        raise OSError(28, "No space left on device", str(tmp))
-    assert list(tmp_path.iterdir()) == []
 
 
 def _can_mount() -> str | None:

@@ -1,4 +1,4 @@
-"""Helpers of tests/test_slurm.py: find a SLURM cluster, run the workflow through it, and
+"""Helpers of tests/workflow/test_slurm.py: find a SLURM cluster, run the workflow through it, and
 read back what SLURM did with the jobs (squeue --states=all, slurmd's log)."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Every sparse input format: reading, sameness across formats, options, bad input, discovery.
 
-The files are written here (tests/formats_helpers.py); the conformance tests at the end
+The files are written here (tests/helpers/formats.py); the conformance tests at the end
 compare with scanpy on real CellRanger outputs in ../shared/data when that folder exists.
 """
 
@@ -18,7 +18,7 @@ import pytest
 from anndata.tests.helpers import assert_equal
 
 from conftest import SHARED_DATA
-from formats_helpers import (
+from helpers.formats import (
     Cells,
     make_cells,
     write_10x,
@@ -27,7 +27,7 @@ from formats_helpers import (
     write_h5ad,
     write_plain_mtx,
 )
-from layouts_helpers import LAYOUT_WRITERS
+from helpers.layouts import LAYOUT_WRITERS
 from scingest.discovery import discover_samples, read_sample_sheet
 from scingest.errors import ScingestError
 from scingest.formats import FORMATS, detect_format, input_files

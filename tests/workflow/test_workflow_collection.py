@@ -12,7 +12,6 @@ from conftest import make_geo_folder, planned_jobs
 
 soma = pytest.importorskip("tiledbsoma", reason="the collection extra is part of make install")
 
-pytestmark = pytest.mark.workflow
 
 SOMA = {"input_dir": "data", "collection": "soma"}
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from conftest import GEO_SAMPLES, REPO, make_geo_folder
-from slurm_helpers import (
+from helpers.slurm import (
     CMD_TIMEOUT,
     require_cluster,
     rule_of,

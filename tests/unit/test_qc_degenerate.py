@@ -14,7 +14,7 @@ import yaml
 from matplotlib.collections import PathCollection
 
 from conftest import REPO
-from qc_helpers import doublet_counts, nuclei_counts
+from helpers.qc import doublet_counts, nuclei_counts
 from scingest.plots import (
     MAX_JITTER,
     MAX_SCATTER,

@@ -1,6 +1,6 @@
 """Writers of the counting tools' output layouts, for the layout tests.
 
-Each writer lays out :class:`formats_helpers.Cells` exactly as the tool does (file names,
+Each writer lays out :class:`helpers.formats.Cells` exactly as the tool does (file names,
 header lines, orientation, compression), with the files the tool writes beside them, so
 the tests read what a user downloads.
 """
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from formats_helpers import Cells, _bytes, _write_lines, _write_mtx, write_10x, write_10x_h5
+from helpers.formats import Cells, _bytes, _write_lines, _write_mtx, write_10x, write_10x_h5
 
 
 def _extra_cells(cells: Cells, n: int = 5) -> Cells:
@@ -295,7 +295,7 @@ def _loom(folder: Path, cells: Cells) -> Path:
 
 
 #: id -> (writer of cells under a folder, returning the path; format; read_counts options),
-#: as tests/test_readers_formats.py's WRITERS.
+#: as tests/unit/test_readers_formats.py's WRITERS.
 LAYOUT_WRITERS = {
     "cellranger-multi": (
         lambda d, c: write_cellranger_multi(d / "outs", {"S1": c}) / "per_sample_outs" / "S1",

@@ -5,11 +5,10 @@ from __future__ import annotations
 import anndata as ad
 import numpy as np
 import pandas as pd
-import pytest
 
 from conftest import run_workflow
-from formats_helpers import make_cells, write_csv
-from layouts_helpers import (
+from helpers.formats import make_cells, write_csv
+from helpers.layouts import (
     write_alevin_fry,
     write_cellranger_count,
     write_cellranger_multi,
@@ -22,8 +21,6 @@ from layouts_helpers import (
     write_zarr,
 )
 from scingest.compat import named_layers
-
-pytestmark = pytest.mark.workflow
 
 
 def test_sheet_mixing_every_layout_merges_to_each_inputs_counts(tmp_path):

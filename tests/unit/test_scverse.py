@@ -7,7 +7,7 @@ scingest supports anndata 0.12 / scanpy 1.11 (Python 3.11+) and anndata 0.13 / s
   ``X`` as ``layers[None]``, which a loop over layers writes out as a layer ``"None"``);
 - strings are written in the legacy encoding, which R's readers and anndata < 0.11 open;
 - what the workflow wrote under anndata 0.12 (``tests/fixtures/generation/``, made by
-  ``python tests/test_scverse.py`` on Python 3.11) equals what this run writes;
+  ``python tests/unit/test_scverse.py`` on Python 3.11) equals what this run writes;
 - R (Debian's r-base-core + r-cran-hdf5r) reads ``merged.h5ad`` with the counts Python reads;
 - a standard scanpy analysis runs on ``merged.h5ad`` of 12 GEO-style samples.
 """
@@ -398,7 +398,7 @@ def test_r_reads_merged_h5ad_with_the_counts_python_reads(twelve_samples):
 
 if __name__ == "__main__":
     # Regenerate tests/fixtures/generation under the oldest generation (Python 3.11, anndata
-    # 0.12): `.venv/bin/python tests/test_scverse.py`.
+    # 0.12): `.venv/bin/python tests/unit/test_scverse.py`.
     import tempfile
 
     if not ANNDATA.startswith("0.12"):

@@ -12,8 +12,6 @@ import pytest
 from conftest import make_geo_folder, planned_jobs, run_workflow
 from scingest.qc import OUTLIER_METRICS
 
-pytestmark = pytest.mark.workflow
-
 SAMPLES = [
     ("GSM5320459", "Ctrl1", 60, 11),
     ("GSM5320463", "Pre1", 50, 12),

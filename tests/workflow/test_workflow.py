@@ -8,11 +8,8 @@ import shutil
 import anndata as ad
 import numpy as np
 import pandas as pd
-import pytest
 
 from conftest import make_geo_folder, planned_jobs, run_workflow
-
-pytestmark = pytest.mark.workflow
 
 DATA = {"input_dir": "data"}
 

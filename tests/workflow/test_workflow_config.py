@@ -12,12 +12,9 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 import pandas as pd
-import pytest
 
 from conftest import REPO, make_geo_folder, run_workflow, snakemake_cmd
 from scingest.synthetic import write_dense
-
-pytestmark = pytest.mark.workflow
 
 
 def snakemake_in(cwd, *args, check=True):

@@ -15,7 +15,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ENV_FILE = REPO / "envs" / "scingest.yaml"
 
 #: PyPI name -> conda-forge/bioconda name where they differ

@@ -135,6 +135,7 @@ def logged_threads(workdir: Path, rule: str) -> dict[str, int]:
     return found
 
 
+@pytest.mark.workflow
 def test_jobs_pass_their_declared_threads_to_scingest(tmp_path):
     """A sample's job declares 1 thread and scingest is told 1; --set-threads reaches the
     library; the merge of 50 MB of text or more declares 2 (seen in the dry run)."""

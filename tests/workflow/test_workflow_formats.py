@@ -7,12 +7,9 @@ import gzip
 import anndata as ad
 import numpy as np
 import pandas as pd
-import pytest
 
 from conftest import planned_jobs, run_workflow
-from formats_helpers import make_cells, write_10x, write_10x_h5, write_csv
-
-pytestmark = pytest.mark.workflow
+from helpers.formats import make_cells, write_10x, write_10x_h5, write_csv
 
 PATTERN = (
     r"^(?P<sample_id>GSM\d+)_(?P<sample>(?P<condition>[A-Za-z]+)(?P<donor>\d+))_"

@@ -7,12 +7,9 @@ import anndata as ad
 import h5py
 import numpy as np
 import pandas as pd
-import pytest
 
 from conftest import run_workflow
-from formats_helpers import make_cells, write_10x, write_10x_h5
-
-pytestmark = pytest.mark.workflow
+from helpers.formats import make_cells, write_10x, write_10x_h5
 
 PATTERN = (
     r"^(?P<sample_id>GSM\d+)_(?P<sample>(?P<condition>[A-Za-z]+)(?P<donor>\d+))_"

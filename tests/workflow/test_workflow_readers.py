@@ -12,13 +12,10 @@ import gzip
 
 import anndata as ad
 import numpy as np
-import pytest
 
 from conftest import run_workflow
-from formats_helpers import make_cells, write_10x, write_h5ad
+from helpers.formats import make_cells, write_10x, write_h5ad
 from scingest.synthetic import synthetic_counts, write_dense
-
-pytestmark = pytest.mark.workflow
 
 
 def _write(path, text: str) -> None:

@@ -6,15 +6,12 @@ from __future__ import annotations
 import anndata as ad
 import numpy as np
 import pandas as pd
-import pytest
 import yaml
 
 from conftest import REPO, run_workflow
-from qc_helpers import doublet_counts, nuclei_counts
+from helpers.qc import doublet_counts, nuclei_counts
 from scingest.qc import MIN_LIMIT_PCT_MT, OUTLIER_METRICS
 from scingest.synthetic import write_dense
-
-pytestmark = pytest.mark.workflow
 
 
 def _mito_limit(workdir) -> tuple[float, pd.Series]:

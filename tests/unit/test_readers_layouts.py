@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from formats_helpers import make_cells, write_10x_h5, write_csv, write_h5ad
-from layouts_helpers import (
+from helpers.formats import make_cells, write_10x_h5, write_csv, write_h5ad
+from helpers.layouts import (
     write_alevin_fry,
     write_cellranger_count,
     write_cellranger_multi,
@@ -204,7 +204,7 @@ def test_zarr_zip_and_anndata_07_h5ad(tmp_path):
 def test_empty_file_says_empty_in_every_format(tmp_path, name):
     path = tmp_path / name
     if name.startswith("GSM1"):
-        from formats_helpers import write_10x
+        from helpers.formats import write_10x
 
         write_10x(tmp_path, make_cells(), prefix="GSM1_A_")
     path.write_bytes(b"")
