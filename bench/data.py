@@ -207,7 +207,14 @@ def write_checkpoints(
         sample = path.stem
         obs = pd.DataFrame(index=pd.Index([f"{sample}-{cells[r]}-{j}" for j, r in enumerate(rows)]))
         obs["sample"] = pd.Categorical([sample] * n_cells)
-        obs["barcode"] = [cells[r] for r in rows]
+        # barcodes unique within a sample, as in real data: a sample that wraps around the
+        # seed's cells gets its second lap's barcodes as from a second GEM well (-2)
+        offset = np.arange(n_cells) + i * n_cells
+        laps = offset // counts.shape[0] - (i * n_cells) // counts.shape[0]
+        obs["barcode"] = [
+            cells[r] if lap == 0 else f"{cells[r].rsplit('-', 1)[0]}-{lap + 1}"
+            for r, lap in zip(rows, laps, strict=True)
+        ]
         obs["condition"] = pd.Categorical(["Ctrl" if i % 2 else "Pre"] * n_cells)
         adata = ad.AnnData(X=x, obs=obs, var=var)
         adata.layers["counts"] = x.copy()

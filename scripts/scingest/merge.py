@@ -380,7 +380,9 @@ def _write_obs(
         if column in plain:
             continue
         if column == "sample":
-            values: Any = pd.Categorical(np.repeat(list(paths), n_obs), categories=list(paths))
+            # from codes: a million cells' names as Python strings would be ~60 MB
+            codes = np.repeat(np.arange(len(paths), dtype=np.min_scalar_type(len(paths))), n_obs)
+            values: Any = pd.Categorical.from_codes(codes, categories=list(paths))
         else:
             parts = []
             for path in paths.values():
@@ -394,9 +396,12 @@ def _write_obs(
 
 def _check_unique(names: h5py.Dataset, hashes: np.ndarray) -> None:
     """Refuse cell names that occur twice (found by 64-bit hashes, confirmed by name)."""
-    _, first, counts = np.unique(hashes, return_index=True, return_counts=True)
-    for position in first[counts > 1]:
-        same = np.flatnonzero(hashes == hashes[position])
+    # a sorted copy (8 bytes per cell) rather than np.unique's index and count arrays
+    ordered = np.sort(hashes)
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del ordered
+    for value in repeated:
+        same = np.flatnonzero(hashes == value)
         values = names.asstr()[same]
         if len(set(values)) < len(values):
             dup = pd.Index(values)[pd.Index(values).duplicated()][0]
