@@ -1,5 +1,5 @@
 # Adapter of rule filter_merged: cells that pass QC and genes seen in enough of them.
-from scingest.logs import workflow_step
+from scingest.logs import end_job, workflow_step
 
 with workflow_step(snakemake.log[0]):
     from scingest.filtering import filter_merged
@@ -10,3 +10,4 @@ with workflow_step(snakemake.log[0]):
         min_cells=snakemake.params.min_cells,
         compression=snakemake.params.compression,
     )
+end_job()  # outputs are complete: skip the interpreter's teardown

@@ -1,5 +1,5 @@
 # Adapter of rule ingest_sample: one sample's count file -> its checkpoint h5ad and QC figure.
-from scingest.logs import workflow_step
+from scingest.logs import end_job, workflow_step
 
 with workflow_step(snakemake.log[0]) as logger:
     logger.info("threads: %d (the rule's, passed to scingest)", snakemake.threads)
@@ -25,3 +25,4 @@ with workflow_step(snakemake.log[0]) as logger:
     from scingest.plots import plot_sample_checkpoint
 
     plot_sample_checkpoint(snakemake.wildcards.sample, snakemake.output.h5ad, snakemake.output.png)
+end_job()  # outputs are complete: skip the interpreter's teardown

@@ -1,5 +1,5 @@
 # Adapter of rule merge_samples: sample checkpoints -> merged.h5ad and the merge report.
-from scingest.logs import workflow_step
+from scingest.logs import end_job, workflow_step
 
 with workflow_step(snakemake.log[0]) as logger:
     logger.info("threads: %d (the rule's, passed to scingest)", snakemake.threads)
@@ -13,3 +13,4 @@ with workflow_step(snakemake.log[0]) as logger:
         report=snakemake.output.report,
         threads=snakemake.threads,
     )
+end_job()  # outputs are complete: skip the interpreter's teardown

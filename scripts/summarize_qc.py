@@ -1,6 +1,6 @@
 # Adapter of rule summarize_qc: one row of QC figures per sample, also as MultiQC content,
 # and the overview QC plots of all samples, from the checkpoints' obs.
-from scingest.logs import workflow_step
+from scingest.logs import end_job, workflow_step
 
 with workflow_step(snakemake.log[0]):
     from scingest.plots import plot_overview
@@ -16,3 +16,4 @@ with workflow_step(snakemake.log[0]):
         cells=snakemake.output.cells,
         group_by=snakemake.params.group_by,
     )
+end_job()  # outputs are complete: skip the interpreter's teardown
