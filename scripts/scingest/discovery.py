@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from .errors import ScingestError
 from .formats import FORMATS, detect_format, group_companions, input_files
@@ -63,8 +64,11 @@ RUN_WIDE_READER_KEYS = ("dtype", "var_names", "other_features")
 #: Sheet cells read as missing values (besides empty cells).
 MISSING_VALUES = frozenset({"", "NA", "N/A", "n/a", "NaN", "nan", "null"})
 _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-#: The sample-name rule; samples.schema.yaml has the same pattern (a test checks they agree).
-SAMPLE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
+#: The JSON Schema of one sheet row, the one statement of the sheet's rules.
+SHEET_SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow/schemas/samples.schema.yaml"
+SHEET_SCHEMA: dict[str, Any] = yaml.safe_load(SHEET_SCHEMA_PATH.read_text())
+#: The sample-name rule, the schema's (a sample name becomes a file name).
+SAMPLE_NAME = re.compile(SHEET_SCHEMA["properties"]["sample"]["pattern"])
 _INTEGER = re.compile(r"^-?(0|[1-9]\d*)$")
 
 
@@ -316,6 +320,7 @@ def finalize_sheet(sheet: pd.DataFrame, *, source: str) -> pd.DataFrame:
             sheet[column] = values
         else:
             sheet[column] = _coerce_column(values)
+    validate_rows(sheet, source=source)
     return sheet.sort_values("sample", kind="stable").reset_index(drop=True)
 
 
@@ -403,11 +408,28 @@ def sample_reader_overrides(sheet: pd.DataFrame, sample: str) -> dict[str, Any]:
     }
 
 
-def validate_rows(sheet: pd.DataFrame, schema: Mapping[str, Any], *, source: str) -> None:
-    """Check each sheet row against the sample sheet JSON Schema.
+def validate_rows(
+    sheet: pd.DataFrame, schema: Mapping[str, Any] = SHEET_SCHEMA, *, source: str
+) -> None:
+    """Check each sheet row against the sample sheet's JSON Schema.
 
     ``snakemake.utils.validate`` names the row index but not the file line or column; this
     does the same jsonschema validation and says ``sheet.tsv, line 3, column sample: ...``.
+    :func:`finalize_sheet` calls it on every sheet, read or discovered.
+
+    Parameters
+    ----------
+    sheet
+        The sheet, its rows in the order of the file (row ``i`` is line ``i + 2``).
+    schema
+        The JSON Schema of one row (default: ``workflow/schemas/samples.schema.yaml``).
+    source
+        The sheet or folder, named in the error.
+
+    Raises
+    ------
+    ScingestError
+        For the first row that breaks the schema, naming its line and column.
     """
     from jsonschema import Draft202012Validator
 

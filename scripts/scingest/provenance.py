@@ -26,26 +26,24 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def input_files(path: str | PathLike[str]) -> list[Path]:
-    """The files that make up an input: the file itself, or a folder's files, sorted."""
-    path = Path(path)
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-    return [path]
-
-
 def file_provenance(path: str | PathLike[str]) -> dict[str, list[Any]]:
-    """Path, size and sha256 of each file of an input, as parallel lists.
+    """Path, size and sha256 of one file of an input, as parallel lists.
 
     Lists rather than a mapping keyed by path: h5ad would read the ``/`` of a path key as
-    nested groups.
+    nested groups. The files of an input are listed by :func:`scingest.formats.input_files`
+    (the one owner of that rule); the lists of each file are concatenated.
+
+    Parameters
+    ----------
+    path
+        One file.
+
+    Returns
+    -------
+    ``files`` (the path as text), ``sizes`` (bytes) and ``sha256`` (hex), one item each.
     """
-    files = input_files(path)
-    return {
-        "files": [str(p) for p in files],
-        "sizes": [p.stat().st_size for p in files],
-        "sha256": [sha256sum(p) for p in files],
-    }
+    path = Path(path)
+    return {"files": [str(path)], "sizes": [path.stat().st_size], "sha256": [sha256sum(path)]}
 
 
 def h5ad_safe(value: Any) -> Any:
