@@ -12,11 +12,17 @@ from typing import Any
 from . import __version__
 from .files import sha256sum
 
+#: The packages whose versions a checkpoint records (they decide what it holds).
 PACKAGES = ("anndata", "scanpy", "numpy", "scipy", "pandas", "h5py", "numba")
 
 
 def package_versions() -> dict[str, str]:
-    """Versions of scingest, Python and the packages that shape a checkpoint."""
+    """Versions of scingest, Python and the packages that shape a checkpoint.
+
+    Returns
+    -------
+    Package name -> version (``scingest``, ``python`` and :data:`PACKAGES`).
+    """
     versions = {"scingest": __version__, "python": platform.python_version()}
     for name in PACKAGES:
         try:
@@ -47,7 +53,18 @@ def file_provenance(path: str | PathLike[str]) -> dict[str, list[Any]]:
 
 
 def h5ad_safe(value: Any) -> Any:
-    """A value h5ad can store in ``uns``: ``None`` becomes "", nested mappings recursed."""
+    """A value h5ad can store in ``uns``.
+
+    Parameters
+    ----------
+    value
+        A config value, provenance record or any nesting of mappings and lists of them.
+
+    Returns
+    -------
+    The value with ``None`` as "", mappings recursed with text keys, and lists of mixed
+    types (which h5ad cannot store) as lists of text.
+    """
     if value is None:
         return ""
     if isinstance(value, Mapping):

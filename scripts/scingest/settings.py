@@ -5,7 +5,9 @@ Snakemake parses ``--config key=value`` with YAML's BaseLoader after trying ``in
 arrive as strings. :func:`yaml_cli_values` reads such values again as YAML, as they would be
 read from a config file, when the key's schema asks for it. :func:`config_error` turns a
 schema violation into one message naming the key, the closest valid key for a typo and the
-line of config/README.md that documents it.
+line of config/README.md that documents it. :func:`check_config` does both, after filling
+defaults; :func:`reader_options` and :func:`qc_options` turn the config and a sample's sheet
+row into the options of its job.
 """
 
 from __future__ import annotations
@@ -49,8 +51,7 @@ def yaml_cli_values(
     ``[10,20]`` -> [10, 20]) when that reading fits the key's schema and either the value as
     given does not (a boolean, number or list given as text) or the reading is null (so
     ``genome=null`` means no genome, not a genome named "null"). Anything else is left as
-    Snakemake gave it: a regex or a path stays text. Returns the keys replaced, with their
-    new values.
+    Snakemake gave it: a regex or a path stays text.
 
     Parameters
     ----------
@@ -60,6 +61,10 @@ def yaml_cli_values(
         The keys given with ``--config`` (``workflow.config_settings.config``).
     schema
         The config JSON Schema (its ``properties``).
+
+    Returns
+    -------
+    The keys replaced, with their new values.
     """
     properties = schema.get("properties", {})
     changed = {}
@@ -78,8 +83,21 @@ def yaml_cli_values(
 
 
 def doc_line(doc: str | PathLike[str], key: str) -> str | None:
-    """``config/README.md line N: | `key` | ...``: the row of a ``| key | default | meaning |``
-    table documenting ``key``, or None."""
+    """Where ``doc`` documents a config key, to show beside an error about it.
+
+    Parameters
+    ----------
+    doc
+        The config documentation (config/README.md).
+    key
+        A config key.
+
+    Returns
+    -------
+    ``config/README.md line N: | `key` | ...``, the row of a ``| key | default | meaning |``
+    table documenting ``key`` (cut at 160 characters); None when there is none, or the
+    file cannot be read.
+    """
     path = Path(doc)
     try:
         lines = path.read_text().splitlines()
@@ -139,6 +157,19 @@ def config_error(
     An unknown key (``input_dri``) is named with the closest valid key ("did you mean
     input_dir?"); a wrong value with the key, the value, what the schema expected. Both
     end with the line of ``doc`` (config/README.md) that documents the key.
+
+    Parameters
+    ----------
+    config
+        The workflow's config.
+    schema
+        The config JSON Schema.
+    doc
+        The config documentation (config/README.md).
+
+    Returns
+    -------
+    The message, or None when ``config`` is valid.
     """
     from jsonschema import Draft202012Validator
 
