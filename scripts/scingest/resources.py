@@ -23,12 +23,12 @@ from .files import is_gzip
 #:
 #: Peak memory follows the text the reader parses, not the file's size on disk: a gzipped
 #: file and the same file unzipped need the same. Dense text (csv, tsv) goes through the
-#: fast reader, whose peak is below 1 MB per text MB; 3 leaves room for denser data and
-#: for the simple fallback reader. Matrix Market inputs hold every non-zero as a line of
-#: text that scipy parses whole. HDF5 inputs (10x_h5, h5ad) are compressed binary, so
-#: their file size understates the matrix most: their factor is the largest.
-#: Measured by ``.ci/measure-ingest-mem.py`` (build_sample + write_h5ad in a fresh
-#: process); ``bench/run.py sample`` and ``bench/run.py tenx`` show the same peaks.
+#: fast reader, whose peak stays well under this factor; the factor leaves room for denser
+#: data (less text per non-zero) and for the simple fallback reader. Matrix Market inputs
+#: hold every non-zero as a line of text that scipy parses whole. HDF5 inputs (10x_h5,
+#: h5ad) are compressed binary, so their file size understates the matrix most: their
+#: factor is the largest. Measured by ``.ci/measure-ingest-mem.py`` (build_sample +
+#: write_h5ad in a fresh process, as a job runs them); figures in bench/README.md.
 INGEST_MEM_PER_TEXT_MB: dict[str, int] = {
     "csv": 3,
     "tsv": 3,
@@ -43,7 +43,7 @@ INGEST_MEM_PER_TEXT_MB: dict[str, int] = {
 UNKNOWN_FORMAT_PER_TEXT_MB = 20
 #: What any job takes before its data, in MB: Python with scanpy and anndata imported, plus
 #: the two ``snakemake`` processes of a SLURM job (the batch script's and the srun step's).
-#: Measured on the CI cluster with ``sstat``, and by ``bench/run.py demo`` (the imports).
+#: Measured with ``sstat`` on the CI cluster's jobs (``tests/test_slurm.py``).
 JOB_BASE_MB = 800
 #: A gzip file's text is never taken below this many times its compressed size: the gzip
 #: trailer holds the size mod 4 GiB (and of the last member only, for bgzip), and count
