@@ -7,7 +7,6 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
-from snakemake.utils import validate
 
 #: The repository root, wherever snakemake runs from (also when used as a module).
 REPO = Path(workflow.current_basedir).parents[1]
@@ -16,17 +15,12 @@ from scingest import discovery, resources, settings  # noqa: E402
 from scingest.errors import ScingestError  # noqa: E402
 from scingest.formats import input_files  # noqa: E402
 
-
-def check_config():
-    """Fill defaults, read --config values as YAML, validate with one clear message."""
-    cli_keys = workflow.config_settings.config or {}
-    message = settings.check_config(config, cli_keys, repo=REPO)
-    if message:
-        raise WorkflowError(f"scingest: {message}")
-    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
-
-
-check_config()
+# Defaults filled, --config values read as YAML, checked against the schema: one message.
+_problem = settings.check_config(
+    config, workflow.config_settings.config or {}, repo=REPO
+)
+if _problem:
+    raise WorkflowError(f"scingest: {_problem}")
 
 
 def load_sheet():
