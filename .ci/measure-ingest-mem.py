@@ -1,4 +1,4 @@
-"""Peak RSS of one sample's job (build_sample + write_h5ad), for get_ingest_mem_mb.
+"""Peak RSS of one sample's job (build_sample + write_h5ad), for resources.ingest_mem_mb.
 
 Writes synthetic GEO-style dense matrices of a few sizes, then runs each in a fresh Python
 process (as a SLURM job does) and reports its peak RSS (os.wait4's ru_maxrss) next to the

@@ -32,13 +32,28 @@ WRITE_SETTINGS = {"allow_write_nullable_strings": False}
 
 
 def named_layers(adata: ad.AnnData) -> dict[str, Any]:
-    """The layers of ``adata`` by name, without anndata 0.13's ``layers[None]`` (``X``)."""
+    """The layers of ``adata`` by name, without anndata 0.13's ``layers[None]`` (``X``).
+
+    Parameters
+    ----------
+    adata
+        Any AnnData.
+
+    Returns
+    -------
+    Layer name -> matrix.
+    """
     return {k: v for k, v in adata.layers.items() if k is not None}
 
 
 @contextmanager
 def legacy_strings() -> Iterator[None]:
-    """Write strings (anndata's writers, ``write_elem``) in the legacy encoding within."""
+    """Write strings in the legacy encoding within (anndata's writers, ``write_elem``).
+
+    Yields
+    ------
+    Nothing; anndata's settings are restored on leaving.
+    """
     with ad.settings.override(**WRITE_SETTINGS):
         yield
 
@@ -48,6 +63,15 @@ def plain_strings(frame: pd.DataFrame) -> pd.DataFrame:
 
     A missing value in such a column makes it categorical, which stores missing values
     in a form every reader knows (category code -1).
+
+    Parameters
+    ----------
+    frame
+        An obs or var table.
+
+    Returns
+    -------
+    ``frame`` itself when it has no ``string`` column or index, else a changed copy.
     """
     out = frame
     if isinstance(frame.index.dtype, pd.StringDtype):
@@ -70,7 +94,17 @@ _MMREAD_TAKES_SPMATRIX = "spmatrix" in inspect.signature(scipy.io.mmread).parame
 
 
 def mmread(path: str | PathLike[str]) -> Any:
-    """:func:`scipy.io.mmread`, asking for a sparse array where scipy lets one ask."""
+    """:func:`scipy.io.mmread`, asking for a sparse array where scipy lets one ask.
+
+    Parameters
+    ----------
+    path
+        A Matrix Market file (plain or gzipped).
+
+    Returns
+    -------
+    The matrix: a sparse array (scipy >= 1.15), else what scipy returns.
+    """
     if _MMREAD_TAKES_SPMATRIX:
         return scipy.io.mmread(str(path), spmatrix=False)
     return scipy.io.mmread(str(path))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from .checkpoint import is_reserved_obs
 from .errors import ScingestError
@@ -44,8 +45,11 @@ RUN_WIDE_READER_KEYS = ("dtype", "var_names", "other_features")
 #: Sheet cells read as missing values (besides empty cells).
 MISSING_VALUES = frozenset({"", "NA", "N/A", "n/a", "NaN", "nan", "null"})
 _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-#: The sample-name rule; samples.schema.yaml has the same pattern (a test checks they agree).
-SAMPLE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
+#: The JSON Schema of one sheet row, the one statement of the sheet's rules.
+SHEET_SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow/schemas/samples.schema.yaml"
+SHEET_SCHEMA: dict[str, Any] = yaml.safe_load(SHEET_SCHEMA_PATH.read_text())
+#: The sample-name rule, the schema's (a sample name becomes a file name).
+SAMPLE_NAME = re.compile(SHEET_SCHEMA["properties"]["sample"]["pattern"])
 _INTEGER = re.compile(r"^-?(0|[1-9]\d*)$")
 
 
@@ -53,7 +57,16 @@ def is_reserved_column(name: str) -> bool:
     """Whether an obs column name is one the workflow writes itself (QC, barcode, sample).
 
     The per-sample QC override columns (:data:`QC_OVERRIDE_COLUMNS`) are not: a sheet may
-    have them.
+    have them. Reader option columns are: they are options, never obs columns.
+
+    Parameters
+    ----------
+    name
+        A sheet column's name.
+
+    Returns
+    -------
+    True when a metadata column may not take this name.
     """
     if name in QC_OVERRIDE_COLUMNS:
         return False
@@ -63,7 +76,22 @@ def is_reserved_column(name: str) -> bool:
 
 
 def compile_pattern(pattern: str) -> re.Pattern[str]:
-    """Compile a filename pattern and check it has the named groups discovery needs."""
+    """Compile a filename pattern and check it has the named groups discovery needs.
+
+    Parameters
+    ----------
+    pattern
+        The config's ``filename_pattern``.
+
+    Returns
+    -------
+    The compiled pattern.
+
+    Raises
+    ------
+    ScingestError
+        When it is no valid regular expression or has no named group ``sample``.
+    """
     try:
         regex = re.compile(pattern)
     except re.error as err:
@@ -103,7 +131,13 @@ def discover_samples(
     Returns
     -------
     The sheet: ``sample``, ``path``, ``format`` and one column per other named group,
-    sorted by sample name.
+    sorted by sample name, validated and typed by :func:`finalize_sheet`.
+
+    Raises
+    ------
+    ScingestError
+        When the folder is missing, an entry matches no pattern or belongs to no matrix
+        (unless ``ignore_unmatched``), nothing matches, or the sheet is invalid.
     """
     folder = Path(input_dir)
     if not folder.is_dir():
@@ -158,6 +192,20 @@ def layout_entries(folder: Path) -> list[Path] | None:
     A CellRanger ``multi`` run (its ``outs/`` or the run folder) holds one sample per
     ``outs/per_sample_outs/<name>``: those folders are the entries, and the pattern is
     matched against ``<name>``.
+
+    Parameters
+    ----------
+    folder
+        The config's ``input_dir``.
+
+    Returns
+    -------
+    The per-sample folders of a multi run; None when ``folder`` is not one.
+
+    Raises
+    ------
+    ScingestError
+        When the run's ``per_sample_outs/`` is empty.
     """
     samples = multi_samples(folder)
     if samples is None:
@@ -177,6 +225,21 @@ def read_sample_sheet(path: str | PathLike[str]) -> pd.DataFrame:
 
     Empty cells become missing values; metadata columns that hold only integers become
     integer columns (as the filename pattern's groups do).
+
+    Parameters
+    ----------
+    path
+        The config's ``samples``.
+
+    Returns
+    -------
+    The sheet, validated and typed by :func:`finalize_sheet`, sorted by sample name.
+
+    Raises
+    ------
+    ScingestError
+        When the file is missing or unreadable, lacks the ``sample`` or ``path`` column, or
+        a row is invalid (naming its line and column).
     """
     path = Path(path)
     sep = "," if path.suffix.lower() == ".csv" else "\t"
@@ -206,11 +269,32 @@ def read_sample_sheet(path: str | PathLike[str]) -> pd.DataFrame:
 
 
 def finalize_sheet(sheet: pd.DataFrame, *, source: str) -> pd.DataFrame:
-    """Validate a sheet and give metadata columns their types.
+    """Validate a sheet and give metadata columns their types: the one validation path.
 
-    Checks what a JSON Schema cannot see across rows (unique sample names, existing paths,
-    reserved column names); the per-row schema is checked by :func:`validate_rows`.
-    ``source`` names the sheet or folder in error messages.
+    Every sheet, read (:func:`read_sample_sheet`) or discovered (:func:`discover_samples`),
+    ends here. Checks first what a JSON Schema cannot see across rows or say as clearly
+    (reserved column names, sample names, formats, existing paths, unique names also
+    ignoring case, a triplet's or .mtx's files), then types the columns, then checks each
+    row against ``samples.schema.yaml`` (:func:`validate_rows`).
+
+    Parameters
+    ----------
+    sheet
+        The sheet as read: ``sample``, ``path``, optional ``format``, metadata and override
+        columns, as text.
+    source
+        The sheet or folder, named in error messages.
+
+    Returns
+    -------
+    A new sheet: ``format`` resolved (``auto`` detected), QC override columns as floats,
+    ``allow_non_integer`` as booleans, metadata columns typed once for the whole sheet,
+    sorted by sample name.
+
+    Raises
+    ------
+    ScingestError
+        For the first problem, naming the line (and column) where there is one.
     """
     sheet = sheet.copy()
     if "format" not in sheet.columns:
@@ -297,6 +381,7 @@ def finalize_sheet(sheet: pd.DataFrame, *, source: str) -> pd.DataFrame:
             sheet[column] = values
         else:
             sheet[column] = _coerce_column(values)
+    validate_rows(sheet, source=source)
     return sheet.sort_values("sample", kind="stable").reset_index(drop=True)
 
 
@@ -365,7 +450,24 @@ def _sample_row(sheet: pd.DataFrame, sample: str) -> pd.Series:
 
 
 def sample_qc_overrides(sheet: pd.DataFrame, sample: str) -> dict[str, float]:
-    """The QC config keys one sample's sheet row overrides, with their values."""
+    """The QC config keys one sample's sheet row overrides, with their values.
+
+    Parameters
+    ----------
+    sheet
+        The validated sheet.
+    sample
+        A sample name.
+
+    Returns
+    -------
+    Column (:data:`QC_OVERRIDE_COLUMNS`) -> value, for the non-empty cells of its row.
+
+    Raises
+    ------
+    ScingestError
+        When the sheet has no such sample.
+    """
     record = _sample_row(sheet, sample)
     return {
         column: float(record[column])
@@ -375,7 +477,24 @@ def sample_qc_overrides(sheet: pd.DataFrame, sample: str) -> dict[str, float]:
 
 
 def sample_reader_overrides(sheet: pd.DataFrame, sample: str) -> dict[str, Any]:
-    """The reader options (:data:`READER_OVERRIDE_COLUMNS`) one sample's row sets."""
+    """The reader options one sample's sheet row sets.
+
+    Parameters
+    ----------
+    sheet
+        The validated sheet.
+    sample
+        A sample name.
+
+    Returns
+    -------
+    Column (:data:`READER_OVERRIDE_COLUMNS`) -> value, for the non-empty cells of its row.
+
+    Raises
+    ------
+    ScingestError
+        When the sheet has no such sample.
+    """
     record = _sample_row(sheet, sample)
     return {
         column: record[column]
@@ -384,11 +503,28 @@ def sample_reader_overrides(sheet: pd.DataFrame, sample: str) -> dict[str, Any]:
     }
 
 
-def validate_rows(sheet: pd.DataFrame, schema: Mapping[str, Any], *, source: str) -> None:
-    """Check each sheet row against the sample sheet JSON Schema.
+def validate_rows(
+    sheet: pd.DataFrame, schema: Mapping[str, Any] = SHEET_SCHEMA, *, source: str
+) -> None:
+    """Check each sheet row against the sample sheet's JSON Schema.
 
     ``snakemake.utils.validate`` names the row index but not the file line or column; this
     does the same jsonschema validation and says ``sheet.tsv, line 3, column sample: ...``.
+    :func:`finalize_sheet` calls it on every sheet, read or discovered.
+
+    Parameters
+    ----------
+    sheet
+        The sheet, its rows in the order of the file (row ``i`` is line ``i + 2``).
+    schema
+        The JSON Schema of one row (default: ``workflow/schemas/samples.schema.yaml``).
+    source
+        The sheet or folder, named in the error.
+
+    Raises
+    ------
+    ScingestError
+        For the first row that breaks the schema, naming its line and column.
     """
     from jsonschema import Draft202012Validator
 
@@ -410,6 +546,22 @@ def sample_metadata(sheet: pd.DataFrame, sample: str) -> dict[str, Any]:
 
     Every metadata column of the sheet is there, so every checkpoint has the same obs
     columns: a missing value is NaN in a numeric column and None in a text one.
+
+    Parameters
+    ----------
+    sheet
+        The validated sheet.
+    sample
+        A sample name.
+
+    Returns
+    -------
+    Column -> value, without ``sample``, ``path``, ``format`` and the override columns.
+
+    Raises
+    ------
+    ScingestError
+        When the sheet has no such sample.
     """
     record = _sample_row(sheet, sample).to_dict()
     out: dict[str, Any] = {}
@@ -425,7 +577,20 @@ def sample_metadata(sheet: pd.DataFrame, sample: str) -> dict[str, Any]:
 
 
 def stale_checkpoints(results: str | PathLike[str], samples: list[str]) -> list[str]:
-    """Names of the checkpoints in ``results/samples`` that are not among ``samples``."""
+    """The checkpoints left by samples the sheet no longer names.
+
+    Parameters
+    ----------
+    results
+        The workflow's ``results`` folder.
+    samples
+        The sheet's sample names.
+
+    Returns
+    -------
+    Sorted names of the checkpoints in ``results/samples`` not among ``samples`` (jobs'
+    hidden temporary files skipped).
+    """
     folder = Path(results) / "samples"
     if not folder.is_dir():
         return []

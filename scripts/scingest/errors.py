@@ -10,6 +10,17 @@ class ScingestError(Exception):
 
     The message names the file (and line and column where they apply) and what was expected.
     The workflow lets it end the job with this message and no traceback noise.
+
+    Parameters
+    ----------
+    message
+        What is wrong and what was expected.
+    path
+        The file (or sheet, folder, "sheet.tsv, line 3") at fault, shown first.
+    line
+        Its line, shown after the path.
+    column
+        Its column, shown after the line.
     """
 
     def __init__(

@@ -1,4 +1,8 @@
-"""File handling shared by readers and writers: gzip detection, atomic writes, hashing."""
+"""File handling shared by readers and writers: gzip detection, atomic writes, hashing.
+
+:func:`is_gzip` is the one test of whether a file is gzip (:func:`open_binary`, through which
+the readers open files, and the resource model's text sizes use it).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,9 @@ from typing import IO
 
 from .errors import ScingestError
 
-try:  # ISA-L inflates gzip about 2-3x faster than zlib; optional, same interface.
+# ISA-L inflates gzip faster than zlib, with the same interface: most of a dense read is
+# inflating (bench/run.py reader compares it with gzip -dc).
+try:
     from isal import igzip as _gzip
 except ImportError:  # pragma: no cover - isal is a declared dependency
     _gzip = gzip
@@ -26,7 +32,17 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 
 def is_gzip(path: str | PathLike[str]) -> bool:
-    """Whether a file starts with the gzip magic bytes."""
+    """Whether a file is gzip-compressed, by its content rather than its name.
+
+    Parameters
+    ----------
+    path
+        A file.
+
+    Returns
+    -------
+    True when the file starts with the gzip magic bytes.
+    """
     with open(path, "rb") as fh:
         return fh.read(2) == GZIP_MAGIC
 
@@ -36,6 +52,20 @@ def open_binary(path: str | PathLike[str]) -> IO[bytes]:
 
     A name ending in ``.gz`` whose content is not gzip is refused: it is most often a
     download that went wrong, and the user should know.
+
+    Parameters
+    ----------
+    path
+        A file, gzipped (inflated with ISA-L where installed) or not.
+
+    Returns
+    -------
+    A binary file object yielding the uncompressed bytes.
+
+    Raises
+    ------
+    ScingestError
+        When the file is missing, a folder, empty, or named .gz without being gzip.
     """
     path = Path(path)
     try:
@@ -58,7 +88,17 @@ def open_binary(path: str | PathLike[str]) -> IO[bytes]:
 
 
 def empty_file_error(path: str | PathLike[str]) -> ScingestError:
-    """The error for a 0-byte input: most often an interrupted download."""
+    """The error for a 0-byte input: most often an interrupted download.
+
+    Parameters
+    ----------
+    path
+        The empty file.
+
+    Returns
+    -------
+    The error to raise, naming the file and what to do.
+    """
     return ScingestError(
         "the file is empty (0 bytes): an interrupted download? Re-download it and check its "
         "size or md5",
@@ -67,7 +107,18 @@ def empty_file_error(path: str | PathLike[str]) -> ScingestError:
 
 
 def check_not_empty(paths: list[Path]) -> None:
-    """Raise :func:`empty_file_error` for the first 0-byte file among ``paths``."""
+    """Refuse empty files before any reading starts.
+
+    Parameters
+    ----------
+    paths
+        The files of an input (:func:`scingest.formats.input_files`).
+
+    Raises
+    ------
+    ScingestError
+        :func:`empty_file_error` of the first 0-byte file among ``paths``.
+    """
     for path in paths:
         if path.is_file() and path.stat().st_size == 0:
             raise empty_file_error(path)
@@ -75,7 +126,18 @@ def check_not_empty(paths: list[Path]) -> None:
 
 @contextlib.contextmanager
 def decompression_errors(path: str | PathLike[str]) -> Iterator[None]:
-    """Turn the inflater's errors into one clear error naming the file."""
+    """Turn the inflater's errors within into one clear error naming the file.
+
+    Parameters
+    ----------
+    path
+        The file being read.
+
+    Raises
+    ------
+    ScingestError
+        For a truncated gzip stream or corrupt compressed data; other errors pass unchanged.
+    """
     try:
         yield
     except EOFError:
@@ -98,7 +160,19 @@ def _is_compression_error(err: Exception) -> bool:
 
 
 def sha256sum(path: str | PathLike[str], *, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
+    """The sha256 of a file's bytes.
+
+    Parameters
+    ----------
+    path
+        A file.
+    chunk
+        Bytes read at a time.
+
+    Returns
+    -------
+    The digest as hex text.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
@@ -112,6 +186,22 @@ def atomic_path(path: str | PathLike[str]) -> Iterator[Path]:
 
     A job killed mid-write leaves at most a hidden ``.NAME.*.tmp.*`` file that nothing reads,
     never a truncated ``path``. On error the temporary file is removed.
+
+    Parameters
+    ----------
+    path
+        The output to write. Its folder is made if missing; temporary files a killed
+        earlier attempt left beside it are removed.
+
+    Yields
+    ------
+    The temporary path to write, ending in ``path``'s suffix (anndata picks its writer by it).
+
+    Raises
+    ------
+    ScingestError
+        When the file system refuses the write (full disk, quota, permissions), with what to
+        do; nothing is left behind.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -163,6 +253,14 @@ def _write_failure(err: BaseException) -> str | None:
 
 
 def write_text_atomic(path: str | PathLike[str], text: str) -> None:
-    """Write a small text file atomically."""
+    """Write a small text file atomically (:func:`atomic_path`).
+
+    Parameters
+    ----------
+    path
+        The file to write.
+    text
+        Its content, written as UTF-8 with the line endings as given.
+    """
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
         fh.write(text)

@@ -2,8 +2,9 @@
 
 A sample's ``path`` is one file or folder; some formats read files beside it (a prefixed
 10x triplet's barcodes and features, a Matrix Market file's name files).
-:func:`input_files` lists every file an input is made of, so the workflow can rerun a
-sample when any of them changes and discovery can group them into one sample.
+:func:`input_files` lists every file an input is made of (the one function that knows it),
+so the workflow can rerun a sample when any of them changes and size its job, discovery can
+group them into one sample, and provenance can hash each.
 """
 
 from __future__ import annotations
@@ -64,8 +65,25 @@ def _one_of(folder: Path, names: tuple[str, ...]) -> Path | None:
 def tenx_files(folder: Path, prefix: str = "", *, owner: Path | None = None) -> dict[str, Path]:
     """The matrix, barcodes and features files of a 10x folder or prefixed triplet.
 
-    Raises when one of the three is missing, naming the file names it looked for and
-    ``owner`` (default: the folder) as the input at fault.
+    Parameters
+    ----------
+    folder
+        The folder holding the files.
+    prefix
+        The file names' prefix (a triplet's ``GSM1_A_``; empty for a CellRanger folder).
+    owner
+        The input named in the error (default: ``folder``).
+
+    Returns
+    -------
+    ``matrix``, ``barcodes`` and ``features`` (``features.tsv``, else CellRanger 2's
+    ``genes.tsv``), each plain or gzipped.
+
+    Raises
+    ------
+    ScingestError
+        When one of the three is missing (naming the file names looked for), or a file is
+        there both plain and gzipped.
     """
     files: dict[str, Path] = {}
     missing: list[str] = []
@@ -91,6 +109,23 @@ def tenx_folder(path: str | PathLike[str], *, genome: str | None = None) -> Path
 
     CellRanger 2 writes ``filtered_gene_bc_matrices/<genome>/``; pointing at the outer
     folder works when it has one genome subfolder, or when ``genome`` names one.
+
+    Parameters
+    ----------
+    path
+        A CellRanger matrix folder, or the folder of its genome subfolders.
+    genome
+        The genome subfolder to take when there are several.
+
+    Returns
+    -------
+    The folder whose ``matrix.mtx[.gz]`` is read.
+
+    Raises
+    ------
+    ScingestError
+        When no matrix is there or in a subfolder, or several genomes and ``genome`` names
+        none of them.
     """
     path = Path(path)
     if _one_of(path, _TENX_STEMS["matrix"]) is not None:
@@ -118,7 +153,22 @@ def tenx_folder(path: str | PathLike[str], *, genome: str | None = None) -> Path
 
 
 def triplet_files(matrix: str | PathLike[str]) -> dict[str, Path]:
-    """The three files of a prefixed 10x triplet, from its matrix file's path."""
+    """The three files of a prefixed 10x triplet, from its matrix file's path.
+
+    Parameters
+    ----------
+    matrix
+        The triplet's ``<prefix>matrix.mtx[.gz]``.
+
+    Returns
+    -------
+    ``matrix``, ``barcodes`` and ``features``, as :func:`tenx_files`.
+
+    Raises
+    ------
+    ScingestError
+        When the name is not ``<prefix>matrix.mtx[.gz]`` or a file of the triplet is missing.
+    """
     matrix = Path(matrix)
     match = TENX_MATRIX.match(matrix.name)
     if match is None:
@@ -140,8 +190,23 @@ def mtx_name_files(matrix: str | PathLike[str], *, required: bool = True) -> dic
 
     ``counts.mtx`` (or ``counts.mtx.gz``) has its row names in ``counts.mtx_rows`` and its
     column names in ``counts.mtx_cols`` (each optionally gzipped), the layout of the EBI
-    Single Cell Expression Atlas downloads. Returns None, or raises when ``required``, if
-    one is missing.
+    Single Cell Expression Atlas downloads.
+
+    Parameters
+    ----------
+    matrix
+        The Matrix Market file.
+    required
+        Raise when a name file is missing (else return None).
+
+    Returns
+    -------
+    ``rows`` and ``cols``, or None when one is missing and not ``required``.
+
+    Raises
+    ------
+    ScingestError
+        When a name file is missing and ``required``.
     """
     matrix = Path(matrix)
     base = matrix.name[: -len(".gz")] if matrix.name.lower().endswith(".gz") else matrix.name
@@ -163,7 +228,31 @@ def mtx_name_files(matrix: str | PathLike[str], *, required: bool = True) -> dic
 
 
 def input_files(path: str | PathLike[str], format: str, *, genome: str | None = None) -> list[Path]:
-    """Every file an input of ``format`` is made of (the file itself for one-file formats)."""
+    """Every file an input of ``format`` is made of: the one statement of that rule.
+
+    The workflow reruns a sample when any of them changes and sizes its job by them
+    (:mod:`scingest.resources`); discovery groups them into one sample; provenance hashes
+    each; the readers check none is empty.
+
+    Parameters
+    ----------
+    path
+        The sample's ``path``: a file, or a folder for 10x folders and tool layouts.
+    format
+        Its format (:data:`FORMATS`).
+    genome
+        The genome subfolder of a CellRanger 2 folder holding several.
+
+    Returns
+    -------
+    The files (never folders): a 10x folder's or triplet's three, a Matrix Market file
+    and its name files, a layout's files (:func:`scingest.layouts.resolve`), else ``path``.
+
+    Raises
+    ------
+    ScingestError
+        When a file the format needs is missing.
+    """
     path = Path(path)
     if format == "10x_mtx":
         return list(tenx_files(tenx_folder(path, genome=genome)).values())
@@ -176,16 +265,6 @@ def input_files(path: str | PathLike[str], format: str, *, genome: str | None = 
     return [path]
 
 
-def companion_files(path: str | PathLike[str], format: str) -> list[Path]:
-    """Files beside ``path`` that belong to its input (discovery groups them with it)."""
-    path = Path(path)
-    if format == "10x_triplet":
-        return [p for p in triplet_files(path).values() if p != path]
-    if format == "mtx":
-        return list(mtx_name_files(path).values())
-    return []
-
-
 def group_companions(entries: list[Path]) -> tuple[set[Path], dict[Path, str]]:
     """Which entries of a flat folder belong to another entry's input, and which to none.
 
@@ -193,11 +272,27 @@ def group_companions(entries: list[Path]) -> tuple[set[Path], dict[Path, str]]:
     ``_rows``/``_cols`` name files; a triplet missing one of its files is an error. Returns
     the claimed entries and the orphans: barcodes, features, genes or names files that no
     matrix claims, each with what was expected beside it.
+
+    Parameters
+    ----------
+    entries
+        The entries of one folder.
+
+    Returns
+    -------
+    The claimed entries, and the orphans with what was expected beside each.
+
+    Raises
+    ------
+    ScingestError
+        When a triplet misses a file, or a Matrix Market file's format cannot be told.
     """
     claimed: set[Path] = set()
     for entry in entries:
         if entry.is_file() and _MTX.search(entry.name):
-            claimed.update(companion_files(entry, detect_format(entry)))
+            format = detect_format(entry)
+            if format in ("10x_triplet", "mtx"):  # files beside it, named after it
+                claimed.update(p for p in input_files(entry, format) if p != entry)
     orphans: dict[Path, str] = {}
     for entry in entries:
         if entry in claimed or not entry.is_file():
@@ -219,6 +314,20 @@ def detect_format(path: str | PathLike[str]) -> str:
     (optionally .gz) are dense text. Tool layouts (run folders, ``.loom``, ``.zarr``,
     ``*_probe_bc_matrix.h5``, ...) are recognised first by their files
     (:func:`scingest.layouts.detect_layout`); a path holding several is an error.
+
+    Parameters
+    ----------
+    path
+        A sample's ``path``.
+
+    Returns
+    -------
+    A format name of :data:`FORMATS`.
+
+    Raises
+    ------
+    ScingestError
+        When no format, or several, fit the path (listing every format considered).
     """
     path = Path(path)
     name = path.name.lower()

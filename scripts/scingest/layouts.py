@@ -50,8 +50,18 @@ _FRY_MTX = "quants_mat.mtx"
 class Resolved:
     """A layout resolved to the files that are read.
 
-    ``format`` is the reader that reads ``path`` (``10x_h5``, ``10x_mtx``, ``kb``, ...);
-    ``files`` every file the input is made of, ``parts`` named files for the layout readers.
+    Attributes
+    ----------
+    format
+        The reader that reads ``path`` (``10x_h5``, ``10x_mtx``, ``kb``, ...).
+    path
+        What that reader is given.
+    files
+        Every file the input is made of (:func:`scingest.formats.input_files` returns them).
+    parts
+        Named files for the layout readers (``matrix``, ``barcodes``, ...).
+    info
+        What the layout's own metadata says (alevin-fry's ``quant.json``).
     """
 
     format: str
@@ -220,7 +230,24 @@ def _store_files(path: Path) -> list[Path]:
 
 
 def resolve(path: str | PathLike[str], format: str) -> Resolved:
-    """The files a layout ``format`` reads at ``path``; raises naming what was expected."""
+    """The files a layout ``format`` reads at ``path``.
+
+    Parameters
+    ----------
+    path
+        The sample's ``path``.
+    format
+        A layout format (:data:`LAYOUT_FORMATS`).
+
+    Returns
+    -------
+    The reader, path and files to read.
+
+    Raises
+    ------
+    ScingestError
+        When the layout's files are not all there, naming what was expected.
+    """
     path = Path(path)
     if format == "cellranger_multi":
         return _multi(path)
@@ -238,7 +265,17 @@ def resolve(path: str | PathLike[str], format: str) -> Resolved:
 
 
 def detect_layout(path: str | PathLike[str]) -> list[str]:
-    """The layout formats whose files are at ``path`` (none, one, or several when unsure)."""
+    """The layout formats whose files are at ``path``.
+
+    Parameters
+    ----------
+    path
+        A file or folder.
+
+    Returns
+    -------
+    The layout format names that fit: none, one, or several when unsure.
+    """
     path = Path(path)
     name = path.name.lower()
     found: list[str] = []
@@ -282,7 +319,15 @@ def detect_layout(path: str | PathLike[str]) -> list[str]:
 def multi_samples(folder: str | PathLike[str]) -> dict[str, Path] | None:
     """A CellRanger multi run's samples (name -> per_sample_outs/<name>), or None.
 
-    ``folder`` is the run's ``outs/`` or the run folder holding it.
+    Parameters
+    ----------
+    folder
+        The run's ``outs/`` or the run folder holding it.
+
+    Returns
+    -------
+    Sample name -> its folder, sorted by name (hidden folders skipped); None when
+    ``folder`` is not a multi run.
     """
     folder = Path(folder)
     for outs in (folder, folder / "outs"):

@@ -12,6 +12,7 @@ from typing import NoReturn
 
 from .errors import ScingestError
 
+#: The line format of a job's log.
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -22,6 +23,15 @@ def workflow_step(log: str | PathLike[str] | None) -> Iterator[logging.Logger]:
     A :class:`~scingest.ScingestError` is logged and the process exits with status 1 and
     the message on stderr, without a traceback: the message is the whole story. Anything
     else is a bug and keeps its traceback.
+
+    Parameters
+    ----------
+    log
+        The job's log file (``snakemake.log[0]``), rewritten; None logs to stderr only.
+
+    Yields
+    ------
+    The ``scingest`` logger.
     """
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log:

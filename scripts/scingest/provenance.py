@@ -12,11 +12,17 @@ from typing import Any
 from . import __version__
 from .files import sha256sum
 
+#: The packages whose versions a checkpoint records (they decide what it holds).
 PACKAGES = ("anndata", "scanpy", "numpy", "scipy", "pandas", "h5py", "numba")
 
 
 def package_versions() -> dict[str, str]:
-    """Versions of scingest, Python and the packages that shape a checkpoint."""
+    """Versions of scingest, Python and the packages that shape a checkpoint.
+
+    Returns
+    -------
+    Package name -> version (``scingest``, ``python`` and :data:`PACKAGES`).
+    """
     versions = {"scingest": __version__, "python": platform.python_version()}
     for name in PACKAGES:
         try:
@@ -26,30 +32,39 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def input_files(path: str | PathLike[str]) -> list[Path]:
-    """The files that make up an input: the file itself, or a folder's files, sorted."""
-    path = Path(path)
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-    return [path]
-
-
 def file_provenance(path: str | PathLike[str]) -> dict[str, list[Any]]:
-    """Path, size and sha256 of each file of an input, as parallel lists.
+    """Path, size and sha256 of one file of an input, as parallel lists.
 
     Lists rather than a mapping keyed by path: h5ad would read the ``/`` of a path key as
-    nested groups.
+    nested groups. The files of an input are listed by :func:`scingest.formats.input_files`
+    (the one owner of that rule); the lists of each file are concatenated.
+
+    Parameters
+    ----------
+    path
+        One file.
+
+    Returns
+    -------
+    ``files`` (the path as text), ``sizes`` (bytes) and ``sha256`` (hex), one item each.
     """
-    files = input_files(path)
-    return {
-        "files": [str(p) for p in files],
-        "sizes": [p.stat().st_size for p in files],
-        "sha256": [sha256sum(p) for p in files],
-    }
+    path = Path(path)
+    return {"files": [str(path)], "sizes": [path.stat().st_size], "sha256": [sha256sum(path)]}
 
 
 def h5ad_safe(value: Any) -> Any:
-    """A value h5ad can store in ``uns``: ``None`` becomes "", nested mappings recursed."""
+    """A value h5ad can store in ``uns``.
+
+    Parameters
+    ----------
+    value
+        A config value, provenance record or any nesting of mappings and lists of them.
+
+    Returns
+    -------
+    The value with ``None`` as "", mappings recursed with text keys, and lists of mixed
+    types (which h5ad cannot store) as lists of text.
+    """
     if value is None:
         return ""
     if isinstance(value, Mapping):

@@ -5,7 +5,9 @@ Snakemake parses ``--config key=value`` with YAML's BaseLoader after trying ``in
 arrive as strings. :func:`yaml_cli_values` reads such values again as YAML, as they would be
 read from a config file, when the key's schema asks for it. :func:`config_error` turns a
 schema violation into one message naming the key, the closest valid key for a typo and the
-line of config/README.md that documents it.
+line of config/README.md that documents it. :func:`check_config` does both, after filling
+defaults; :func:`reader_options` and :func:`qc_options` turn the config and a sample's sheet
+row into the options of its job.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .discovery import QC_OVERRIDE_COLUMNS
 
 
 def _reparse(value: Any) -> Any:
@@ -47,8 +51,7 @@ def yaml_cli_values(
     ``[10,20]`` -> [10, 20]) when that reading fits the key's schema and either the value as
     given does not (a boolean, number or list given as text) or the reading is null (so
     ``genome=null`` means no genome, not a genome named "null"). Anything else is left as
-    Snakemake gave it: a regex or a path stays text. Returns the keys replaced, with their
-    new values.
+    Snakemake gave it: a regex or a path stays text.
 
     Parameters
     ----------
@@ -58,6 +61,10 @@ def yaml_cli_values(
         The keys given with ``--config`` (``workflow.config_settings.config``).
     schema
         The config JSON Schema (its ``properties``).
+
+    Returns
+    -------
+    The keys replaced, with their new values.
     """
     properties = schema.get("properties", {})
     changed = {}
@@ -76,8 +83,21 @@ def yaml_cli_values(
 
 
 def doc_line(doc: str | PathLike[str], key: str) -> str | None:
-    """``config/README.md line N: | `key` | ...``: the row of a ``| key | default | meaning |``
-    table documenting ``key``, or None."""
+    """Where ``doc`` documents a config key, to show beside an error about it.
+
+    Parameters
+    ----------
+    doc
+        The config documentation (config/README.md).
+    key
+        A config key.
+
+    Returns
+    -------
+    ``config/README.md line N: | `key` | ...``, the row of a ``| key | default | meaning |``
+    table documenting ``key`` (cut at 160 characters); None when there is none, or the
+    file cannot be read.
+    """
     path = Path(doc)
     try:
         lines = path.read_text().splitlines()
@@ -96,6 +116,39 @@ def doc_line(doc: str | PathLike[str], key: str) -> str | None:
     return None
 
 
+def check_config(
+    config: MutableMapping[str, Any], cli_keys: Iterable[str], *, repo: str | PathLike[str]
+) -> str | None:
+    """Complete the workflow's config and return its first problem, or None.
+
+    Keys not set take the defaults of the workflow's ``config/config.yaml`` (so the workflow
+    used as a module, or run where no config/config.yaml is, has every key); ``--config``
+    values are read as YAML (:func:`yaml_cli_values`); the result is checked against
+    ``workflow/schemas/config.schema.yaml`` (:func:`config_error`).
+
+    Parameters
+    ----------
+    config
+        The workflow's config, changed in place.
+    cli_keys
+        The keys given with ``--config``.
+    repo
+        The workflow's folder (holding ``config/`` and ``workflow/schemas/``).
+
+    Returns
+    -------
+    One message for the first problem, naming the key and its documentation; None when
+    the config is valid.
+    """
+    repo = Path(repo)
+    schema = yaml.safe_load((repo / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    defaults = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    for key, value in defaults.items():
+        config.setdefault(key, value)
+    yaml_cli_values(config, cli_keys, schema)
+    return config_error(config, schema, repo / "config" / "README.md")
+
+
 def config_error(
     config: Mapping[str, Any], schema: Mapping[str, Any], doc: str | PathLike[str]
 ) -> str | None:
@@ -104,6 +157,19 @@ def config_error(
     An unknown key (``input_dri``) is named with the closest valid key ("did you mean
     input_dir?"); a wrong value with the key, the value, what the schema expected. Both
     end with the line of ``doc`` (config/README.md) that documents the key.
+
+    Parameters
+    ----------
+    config
+        The workflow's config.
+    schema
+        The config JSON Schema.
+    doc
+        The config documentation (config/README.md).
+
+    Returns
+    -------
+    The message, or None when ``config`` is valid.
     """
     from jsonschema import Draft202012Validator
 
@@ -136,3 +202,68 @@ def config_error(
     if where:
         message += f"; see {where}"
     return message
+
+
+#: Config keys that are reader options (``scingest.readers.read_counts``), passed to every
+#: sample's job; the sheet's :data:`scingest.discovery.READER_OVERRIDE_COLUMNS` override
+#: some of them per sample.
+READER_KEYS = (
+    "orientation",
+    "dtype",
+    "allow_non_integer",
+    "genome",
+    "var_names",
+    "other_features",
+    "h5ad_layer",
+    "loom_layers",
+)
+
+
+def reader_options(config: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The reader options of one sample: the config's, with its sheet row's overrides.
+
+    Parameters
+    ----------
+    config
+        The workflow's validated config.
+    overrides
+        The sample's reader options from the sheet
+        (:func:`scingest.discovery.sample_reader_overrides`).
+
+    Returns
+    -------
+    The keyword arguments of :func:`scingest.readers.read_counts` (:data:`READER_KEYS`).
+    """
+    return {**{key: config[key] for key in READER_KEYS}, **overrides}
+
+
+def qc_options(config: Mapping[str, Any], overrides: Mapping[str, float]) -> dict[str, Any]:
+    """The QC options of one sample: the config's, with its sheet row's ``qc_*`` overrides.
+
+    Parameters
+    ----------
+    config
+        The workflow's validated config.
+    overrides
+        The sample's QC limits from the sheet
+        (:func:`scingest.discovery.sample_qc_overrides`).
+
+    Returns
+    -------
+    The QC keyword arguments of :func:`scingest.sample.build_sample`: ``organism``,
+    ``gene_set_regex`` (mt, ribo, hb), ``percent_top``, ``outlier_limits`` (the
+    ``QC_OVERRIDE_COLUMNS`` without their ``qc_`` prefix) and ``doublets``.
+    """
+    limits = {key: config[key] for key in QC_OVERRIDE_COLUMNS}
+    limits.update(overrides)
+    return {
+        "organism": config["organism"],
+        "gene_set_regex": {
+            "mt": config["mito_regex"],
+            "ribo": config["ribo_regex"],
+            "hb": config["hb_regex"],
+        },
+        "percent_top": list(config["percent_top"]),
+        "outlier_limits": {k.removeprefix("qc_"): v for k, v in limits.items()},
+        "doublets": config["doublets"],
+    }

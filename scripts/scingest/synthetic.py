@@ -67,8 +67,18 @@ COMMON_GENES = [
 
 
 def gene_names(n_genes: int) -> list[str]:
-    """``n_genes`` gene symbols: MT-, ribosomal, haemoglobin and common genes first, then
-    ``GENE00001``-style fillers."""
+    """Gene symbols for a synthetic matrix.
+
+    Parameters
+    ----------
+    n_genes
+        How many.
+
+    Returns
+    -------
+    MT-, ribosomal, haemoglobin and common genes first (so QC finds its gene sets), then
+    ``GENE00001``-style fillers.
+    """
     named = MT_GENES + RIBO_GENES + HB_GENES + COMMON_GENES
     names = named[:n_genes]
     names += [f"GENE{i:05d}" for i in range(1, n_genes - len(names) + 1)]
@@ -76,7 +86,19 @@ def gene_names(n_genes: int) -> list[str]:
 
 
 def barcodes(n_cells: int, rng: np.random.Generator) -> list[str]:
-    """Unique 16-base barcodes with the ``-1`` suffix of CellRanger."""
+    """Cell barcodes as CellRanger writes them.
+
+    Parameters
+    ----------
+    n_cells
+        How many.
+    rng
+        The random generator (a seeded one gives the same barcodes).
+
+    Returns
+    -------
+    Unique 16-base barcodes with the ``-1`` suffix.
+    """
     out: list[str] = []
     seen: set[str] = set()
     letters = np.array(list("ACGT"))
@@ -103,6 +125,23 @@ def synthetic_counts(
     follow a long-tailed (Zipf-like) distribution; mitochondrial genes take about
     ``mito_fraction`` of each cell's counts, and a fraction ``high_mito_cells`` of cells
     get five times as much (dying cells, for QC to flag).
+
+    Parameters
+    ----------
+    n_genes, n_cells
+        The matrix's size.
+    seed
+        The random seed: the same seed gives the same matrix.
+    median_counts
+        The median library size.
+    mito_fraction
+        The share of a cell's counts in mitochondrial genes.
+    high_mito_cells
+        The share of cells with five times ``mito_fraction`` (at most 0.9).
+
+    Returns
+    -------
+    Gene names, barcodes and the counts (cells x genes, CSR, int32).
     """
     rng = np.random.default_rng(seed)
     genes = gene_names(n_genes)
@@ -144,6 +183,31 @@ def write_dense(
     The options produce the variants real exports have (quoted names, a named first header
     cell, CRLF, ``3.0``-style values). gzip output has no timestamp, so the bytes are
     reproducible.
+
+    Parameters
+    ----------
+    path
+        The file to write (its folder is made); gzipped when the name ends in .gz.
+    genes, cells
+        The names of the columns and rows of ``counts``.
+    counts
+        The counts, cells x genes (sparse or dense).
+    sep
+        The field separator.
+    orientation
+        ``genes_x_cells`` (one line per gene, as GEO's exports) or ``cells_x_genes``.
+    first_cell
+        The header line's first cell (empty by default).
+    quote_names
+        Put names in double quotes.
+    line_end
+        The line ending: a newline, or carriage return and newline (CRLF).
+    float_values
+        Write counts as ``3.0``.
+
+    Returns
+    -------
+    ``path``.
     """
     path = Path(path)
     dense = counts.toarray() if sp.issparse(counts) else np.asarray(counts)

@@ -3,8 +3,8 @@
 ``make install`` runs ``python -m scingest.warm``: it builds a tiny sample through the
 ingest path (the dense reader's kernels and scanpy's QC metrics are numba functions with
 ``cache=True``). Without it, every ingest job of a first run compiles the same functions at
-the same time (two jobs of the demo took 23 s each on a fresh install); afterwards each job
-only loads the cache.
+the same time, which dominated the first demo's jobs (``bench/run.py firstrun`` measures a
+first run against a warm one); afterwards each job only loads the cache.
 """
 
 from __future__ import annotations
@@ -19,8 +19,15 @@ logger = logging.getLogger(__name__)
 
 
 def warm_caches() -> float:
-    """Build and discard a 3-gene x 2-cell sample the way rule ingest_sample does (reader,
-    transpose, QC metrics, outlier flags); return the seconds it took."""
+    """Compile the ingest path's numba functions into their on-disk caches.
+
+    Builds and discards a 3-gene x 2-cell sample the way rule ingest_sample does (reader,
+    transpose, QC metrics, outlier flags), with one thread and with two.
+
+    Returns
+    -------
+    The seconds it took.
+    """
     from .sample import build_sample
 
     start = time.perf_counter()
@@ -34,6 +41,7 @@ def warm_caches() -> float:
 
 
 def main() -> None:
+    """``python -m scingest.warm``: warm the caches and say how long it took."""
     seconds = warm_caches()
     print(f"scingest: numba caches ready ({seconds:.1f} s)")
 

@@ -113,7 +113,6 @@ def test_sheet_tsv_and_csv(tmp_path, sep):
         + "\n"
     )
     sheet = read_sample_sheet(sheet_path)
-    validate_rows(sheet, SHEET_SCHEMA, source=str(sheet_path))
     assert sheet["format"].tolist() == ["csv", "tsv"]
     assert sheet["donor"].tolist() == [7, 8]
     assert sample_metadata(sheet, "S1") == {"donor": 7, "batch": "x"}
@@ -166,6 +165,15 @@ def test_schema_validation_names_line_and_column(tmp_path):
         validate_rows(sheet, SHEET_SCHEMA, source="sheet.tsv")
 
 
+def test_reading_a_sheet_checks_each_row_against_the_schema(tmp_path):
+    """One validation path: read_sample_sheet applies the schema, naming the row's line in
+    the file (not its place after sorting by sample)."""
+    a, b = str(tmp_path / "a.csv"), str(tmp_path / "b.csv")
+    path = write_sheet(tmp_path, ["sample", "path", "qc_nmads"], ["S2", a, "3"], ["S1", b, "-1"])
+    with pytest.raises(ScingestError, match=r"sheet.tsv, line 3, column qc_nmads: -1.0 is"):
+        read_sample_sheet(path)
+
+
 def test_sample_name_pattern_is_the_schemas():
     from scingest.discovery import SAMPLE_NAME
 
@@ -189,7 +197,6 @@ def test_sheet_columns_typed_once_for_the_whole_sheet(tmp_path):
         ["S3", c, " 91", "Ctrl", "2", "4"],
     )
     sheet = read_sample_sheet(path)
-    validate_rows(sheet, SHEET_SCHEMA, source=str(path))
     assert sheet["viability"].dtype == "float64"
     assert sheet["donor"].dtype == "float64"  # integers with a gap: numbers, NaN missing
     assert sheet["lane"].dtype == "int64" and sheet["lane"].tolist() == [2, 3, 4]
@@ -226,7 +233,6 @@ def test_reader_columns_are_per_sample_options_not_metadata(tmp_path):
         ["S2", b, "", "", "GRCh38", "counts", "y"],
     )
     sheet = read_sample_sheet(path)
-    validate_rows(sheet, SHEET_SCHEMA, source=str(path))
     assert sample_reader_overrides(sheet, "S1") == {
         "orientation": "cells_x_genes",
         "allow_non_integer": True,
@@ -236,7 +242,7 @@ def test_reader_columns_are_per_sample_options_not_metadata(tmp_path):
     assert all(is_reserved_column(c) for c in ("orientation", "genome", "h5ad_layer"))
     path.write_text(f"sample\tpath\torientation\nS1\t{a}\tsideways\n")
     with pytest.raises(ScingestError, match=r"line 2, column orientation: 'sideways' is not one"):
-        validate_rows(read_sample_sheet(path), SHEET_SCHEMA, source=str(path))
+        read_sample_sheet(path)
     path.write_text(f"sample\tpath\tallow_non_integer\nS1\t{a}\tmaybe\n")
     with pytest.raises(ScingestError, match=r"line 2, column allow_non_integer.*expected true"):
         read_sample_sheet(path)

@@ -102,3 +102,34 @@ def test_what_snakemake_parses_from_the_command_line_validates():
     assert config["filter_merged"] is True and config["ignore_unmatched"] is True
     assert config["percent_top"] == [10, 20] and config["qc_max_pct_mt"] is None
     assert config["filename_pattern"] == given["filename_pattern"]
+
+
+def test_check_config_fills_defaults_and_names_the_first_problem():
+    from scingest.settings import check_config
+
+    config = {"input_dir": "elsewhere", "filter_merged": "true"}
+    assert check_config(config, ["filter_merged"], repo=REPO) is None
+    assert config["input_dir"] == "elsewhere" and config["filter_merged"] is True
+    assert set(config) == set(DEFAULTS)  # every key not given takes its default
+    wrong = {"input_dri": "data"}
+    assert "did you mean input_dir?" in check_config(wrong, [], repo=REPO)
+
+
+def test_options_of_a_sample_are_the_configs_with_its_rows_overrides():
+    from scingest.discovery import QC_OVERRIDE_COLUMNS
+    from scingest.settings import READER_KEYS, qc_options, reader_options
+
+    reader = reader_options(DEFAULTS, {"orientation": "cells_x_genes", "genome": "GRCh38"})
+    assert set(reader) == set(READER_KEYS)
+    assert reader["orientation"] == "cells_x_genes" and reader["genome"] == "GRCh38"
+    assert reader["dtype"] == DEFAULTS["dtype"]
+    qc = qc_options(DEFAULTS, {"qc_nmads": 3.5})
+    limits = qc["outlier_limits"]
+    assert set(limits) == {c.removeprefix("qc_") for c in QC_OVERRIDE_COLUMNS}
+    assert limits["nmads"] == 3.5 and limits["nmads_mt"] == DEFAULTS["qc_nmads_mt"]
+    assert qc["gene_set_regex"] == {
+        "mt": DEFAULTS["mito_regex"],
+        "ribo": DEFAULTS["ribo_regex"],
+        "hb": DEFAULTS["hb_regex"],
+    }
+    assert qc["percent_top"] == list(DEFAULTS["percent_top"])

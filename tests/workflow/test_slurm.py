@@ -3,22 +3,21 @@
 CI starts a one-node cluster on loopback (.ci/slurm-up.sh) before `make test`. Without a
 cluster these tests skip with the reason; with CI set they fail instead. Every Snakemake
 run and every SLURM command is bounded by a timeout, and jobs a test leaves behind are
-cancelled.
+cancelled. The requests these jobs make are the resource model's, tested as plain
+functions in tests/unit/test_resources.py.
 """
 
 from __future__ import annotations
 
 import gzip
-import re
 import subprocess
 import uuid
-from pathlib import Path
 
 import anndata as ad
 import numpy as np
 import pytest
 
-from conftest import GEO_SAMPLES, REPO, make_geo_folder
+from conftest import GEO_SAMPLES, make_geo_folder
 from helpers.slurm import (
     CMD_TIMEOUT,
     require_cluster,
@@ -83,7 +82,8 @@ def test_workflow_runs_through_slurm(tmp_path, slurm):
     for job in by_rule["ingest_sample"]:
         info = scontrol_job(job.job_id)
         assert info["ExitCode"] == "0:0" and info["JobState"] == "COMPLETED", info
-        # the request is the rule's own (get_ingest_mem_mb), not a profile default
+        # the request is the rule's own (scingest.resources.ingest_mem_mb), not a profile
+        # default
         assert job.mem_mb >= 800, job
 
 
@@ -155,45 +155,6 @@ def test_too_small_memory_request_is_retried_with_more(tmp_path, slurm):
     assert run.output.count("Trying to restart job") >= len(contents)
 
 
-def ingest_mem_mb_function():
-    """get_ingest_mem_mb with the constants and helpers it uses, from common.smk (Snakemake
-    syntax, so not importable: its top-level blocks are picked by name)."""
-    source = (REPO / "workflow" / "rules" / "common.smk").read_text()
-    blocks = re.split(r"\n(?=[^\s)\]}])", source)  # a closing bracket ends a block
-    wanted = ("def get_ingest_mem_mb(", "def input_text_mb(", "INGEST_MEM_")
-    code = "\n".join(b for b in blocks if b.startswith(wanted))
-    namespace = {"Path": Path, "get_sample_format": lambda wildcards: wildcards.format}
-    exec(code, namespace)
-    return namespace["get_ingest_mem_mb"]
-
-
-def test_ingest_mem_request_follows_the_input_and_grows_with_attempt(tmp_path):
-    from types import SimpleNamespace
-
-    get_ingest_mem_mb = ingest_mem_mb_function()
-    small = tmp_path / "small.csv.gz"
-    big = tmp_path / "big.csv.gz"
-    text = b"," + b",".join(b"C%d" % i for i in range(2000)) + b"\n"
-    small.write_bytes(gzip.compress(text + b"G1" + b",0" * 2000 + b"\n"))
-    big.write_bytes(gzip.compress(text + (b"G1" + b",0" * 2000 + b"\n") * 20000))
-    plain = tmp_path / "big.csv"
-    plain.write_bytes(gzip.decompress(big.read_bytes()))
-    dense = SimpleNamespace(format="csv")
-
-    def mem(path, attempt=1, wc=dense):
-        return get_ingest_mem_mb(wc, [str(path)], attempt)
-
-    assert mem(small) < mem(big)
-    # a gzipped file asks for what its text needs, like the same file unzipped
-    assert mem(big) == mem(plain)
-    assert mem(big, 2) > mem(big) and mem(big, 3) > mem(big, 2)
-    # a folder input (10x) is measured by its files
-    folder = tmp_path / "tenx"
-    folder.mkdir()
-    (folder / "matrix.mtx.gz").write_bytes(big.read_bytes())
-    assert mem(folder, wc=SimpleNamespace(format="10x_mtx")) > mem(small)
-
-
 @pytest.mark.slurm
 @pytest.mark.workflow
 def test_collection_job_runs_through_slurm_with_its_own_request(tmp_path, slurm):
@@ -204,5 +165,5 @@ def test_collection_job_runs_through_slurm_with_its_own_request(tmp_path, slurm)
     assert len(manifest) == 1 + len(contents)
     jobs = [job for job in slurm_jobs(run) if rule_of(job) == "build_collection"]
     assert len(jobs) == 1 and jobs[0].state == "COMPLETED", jobs
-    # get_collection_mem_mb's floor, not a profile default
+    # scingest.resources.collection_mem_mb's floor, not a profile default
     assert jobs[0].mem_mb >= 2000, jobs

@@ -24,7 +24,7 @@ rule ingest_sample:
     threads: 1
     resources:
         mem_mb=get_ingest_mem_mb,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        runtime=lambda wildcards, attempt: resources.ingest_runtime(attempt),
     params:
         format=get_sample_format,
         metadata=get_sample_metadata,

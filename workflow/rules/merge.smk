@@ -12,8 +12,8 @@ rule merge_samples:
         "../../envs/scingest.yaml"
     threads: get_merge_threads
     resources:
-        mem_mb=get_merge_mem_mb,
-        runtime=lambda wildcards, attempt: 60 * attempt,
+        mem_mb=lambda wildcards, attempt: resources.merge_mem_mb(attempt),
+        runtime=lambda wildcards, attempt: resources.merge_runtime(attempt),
     params:
         samples=SAMPLES,
         join=config["join"],

@@ -49,8 +49,8 @@ rule summarize_qc:
         "../../envs/scingest.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: 2000 * attempt,
-        runtime=lambda wildcards, attempt: 15 * attempt,
+        mem_mb=lambda wildcards, attempt: resources.qc_summary_mem_mb(attempt),
+        runtime=lambda wildcards, attempt: resources.qc_summary_runtime(attempt),
     params:
         samples=SAMPLES,
         group_by=config["qc_group_by"],
@@ -71,8 +71,8 @@ rule filter_merged:
         "../../envs/scingest.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: 2000 * attempt,
-        runtime=lambda wildcards, attempt: 60 * attempt,
+        mem_mb=lambda wildcards, attempt: resources.filter_merged_mem_mb(attempt),
+        runtime=lambda wildcards, attempt: resources.filter_merged_runtime(attempt),
     params:
         min_cells=config["filter_min_cells"],
         compression=config["compression"],
