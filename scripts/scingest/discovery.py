@@ -600,3 +600,30 @@ def stale_checkpoints(results: str | PathLike[str], samples: list[str]) -> list[
         for p in folder.glob("*.h5ad")
         if p.stem not in named and not p.name.startswith(".")  # not a job's temporary file
     )
+
+
+def stale_checkpoints_warning(results: str | PathLike[str], samples: list[str]) -> str | None:
+    """What to tell a user whose ``results/samples`` holds checkpoints of samples the sheet
+    no longer names (:func:`stale_checkpoints`), or ``None``.
+
+    Parameters
+    ----------
+    results
+        The workflow's ``results`` folder.
+    samples
+        The sheet's sample names.
+
+    Returns
+    -------
+    The warning's text, or ``None`` when there is nothing to say.
+    """
+    stale = stale_checkpoints(results, samples)
+    if not stale:
+        return None
+    more = " ..." if len(stale) > 10 else ""
+    return (
+        f"results/samples holds {len(stale)} checkpoint(s) of samples the current sheet "
+        f"does not name ({', '.join(stale[:10])}{more}); they are not part of this run's "
+        "merge or QC, and are left in place (delete results/samples/<name>.h5ad and "
+        "results/qc/samples/<name>_qc.png to remove them)"
+    )

@@ -16,11 +16,15 @@ rule build_collection:
         "../../envs/scingest.yaml"
     threads: 1
     resources:
-        mem_mb=get_collection_mem_mb,
-        runtime=get_collection_runtime,
+        mem_mb=lambda wildcards, input, attempt: resources.collection_mem_mb(
+            input.h5ads, kind=config["collection"], attempt=attempt
+        ),
+        runtime=lambda wildcards, input, attempt: resources.collection_runtime(
+            input.h5ads, attempt=attempt
+        ),
     params:
         samples=SAMPLES,
         kind=config["collection"],
-        store=get_collection_store(),
+        store=f"results/collection.{config['collection']}",
     script:
         "../../scripts/build_collection.py"

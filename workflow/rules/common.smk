@@ -39,14 +39,9 @@ def load_sheet():
 
 SHEET = load_sheet()
 SAMPLES = SHEET["sample"].tolist()
-_stale = discovery.stale_checkpoints("results", SAMPLES)
+_stale = discovery.stale_checkpoints_warning("results", SAMPLES)
 if _stale:
-    logger.warning(
-        f"scingest: results/samples holds {len(_stale)} checkpoint(s) of samples the current "
-        f"sheet does not name ({', '.join(_stale[:10])}{' ...' if len(_stale) > 10 else ''}); "
-        "they are not part of this run's merge or QC, and are left in place (delete "
-        "results/samples/<name>.h5ad and results/qc/samples/<name>_qc.png to remove them)"
-    )
+    logger.warning(f"scingest: {_stale}")
 
 
 wildcard_constraints:
@@ -102,25 +97,9 @@ def get_qc_params(wildcards):
     return settings.qc_options(config, overrides)
 
 
-def get_ingest_mem_mb(wildcards, attempt):
-    text_mb = resources.text_mb(sample_files(wildcards.sample))
-    format = get_sample_format(wildcards)
-    return resources.ingest_mem_mb(text_mb, format=format, attempt=attempt)
-
-
 def get_merge_threads(wildcards):
-    return resources.merge_threads(
-        [resources.text_mb(sample_files(s)) for s in SAMPLES]
-    )
-
-
-def get_collection_mem_mb(wildcards, input, attempt):
-    kind = config["collection"]
-    return resources.collection_mem_mb(input.h5ads, kind=kind, attempt=attempt)
-
-
-def get_collection_runtime(wildcards, input, attempt):
-    return resources.collection_runtime(input.h5ads, attempt=attempt)
+    sizes = [resources.text_mb(sample_files(s)) for s in SAMPLES]
+    return resources.merge_threads(sizes)
 
 
 def get_checkpoints(wildcards):
@@ -143,8 +122,3 @@ def get_collection_targets():
     if config["collection"] == "none":
         return []
     return [rules.build_collection.output.manifest]
-
-
-def get_collection_store():
-    """Where the collection store lives (the job's state beside its manifest)."""
-    return f"results/collection.{config['collection']}"

@@ -23,7 +23,11 @@ rule ingest_sample:
     # QC, plotting); --set-threads ingest_sample=2 lets the reader inflate in a thread
     threads: 1
     resources:
-        mem_mb=get_ingest_mem_mb,
+        mem_mb=lambda wildcards, attempt: resources.ingest_mem_mb(
+            resources.text_mb(sample_files(wildcards.sample)),
+            format=get_sample_format(wildcards),
+            attempt=attempt,
+        ),
         runtime=lambda wildcards, attempt: resources.ingest_runtime(attempt),
     params:
         format=get_sample_format,
