@@ -380,7 +380,8 @@ def _write_obs(
         if column in plain:
             continue
         if column == "sample":
-            # from codes: a million cells' names as Python strings would be ~60 MB
+            # from codes: the names as Python strings would be one object per cell, a
+            # peak growing with the cells (bench/run.py merge-scale holds it flat)
             codes = np.repeat(np.arange(len(paths), dtype=np.min_scalar_type(len(paths))), n_obs)
             values: Any = pd.Categorical.from_codes(codes, categories=list(paths))
         else:
