@@ -1,4 +1,4 @@
-"""Per-sample QC: gene flags (mt, ribo, hb) and scanpy's QC metrics."""
+"""Per-sample QC: gene flags (mt, ribo, hb), scanpy's QC metrics, outlier and doublet flags."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from typing import Literal
 
 import anndata as ad
+import numba
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from .checkpoint import DOUBLET_SCORE, PREDICTED_DOUBLET, QC_PASS, pct_top_column
 from .errors import ScingestError
@@ -94,43 +96,140 @@ def flag_genes(
     return counts
 
 
-def compute_qc_metrics(
-    adata: ad.AnnData, *, percent_top: Sequence[int] = (20, 50, 100), threads: int | None = None
-) -> None:
-    """Per-cell and per-gene QC metrics in place, with ``scanpy.pp.calculate_qc_metrics``.
+def compute_qc_metrics(adata: ad.AnnData, *, percent_top: Sequence[int] = (20, 50, 100)) -> None:
+    """Per-cell and per-gene QC metrics in place: those of ``scanpy.pp.calculate_qc_metrics``.
 
     The ``obs`` columns are those of :data:`scingest.checkpoint.QC_METRIC_COLUMNS` for the
-    gene sets of :data:`QC_VARS` (flagged by :func:`flag_genes`).
-    ``var["mean_counts"]`` and ``var["log1p_mean_counts"]`` are float64 from the genes'
-    total counts: scanpy 1.11 gives float64, 1.12 float32 means of float32 counts, and the
-    checkpoint is the same under both.
+    gene sets of :data:`QC_VARS` (flagged by :func:`flag_genes`), in scanpy's order and
+    dtypes; ``var`` gets ``n_cells_by_counts``, ``mean_counts``, ``log1p_mean_counts``,
+    ``pct_dropout_by_counts``, ``total_counts`` and ``log1p_total_counts``. Explicit zeros
+    are dropped from ``X`` first, as scanpy does.
+
+    Computed here, in one pass of :func:`_cell_sums` over the CSR rows, rather than by
+    scanpy: importing scanpy (scikit-learn with it) took 1.5 s of every ingest job beyond
+    anndata's, and its metrics 1.1 s more on the seed sample (``bench/README.md``, "QC
+    metrics without scanpy"). Counts are summed in float64 and stored in the dtype scanpy
+    gives: for integer counts (exact in float32 below 2**24) every value equals scanpy's,
+    under scanpy 1.11 and 1.12 (``tests/unit/test_qc.py``); for non-integer counts the sums
+    are at least as exact as scanpy's float32 ones. ``var["mean_counts"]`` and
+    ``var["log1p_mean_counts"]`` are float64 (scanpy 1.11's; 1.12 gives float32).
 
     Parameters
     ----------
     adata
-        The sample, raw counts in ``X``, with the ``var`` flags of :func:`flag_genes`.
+        The sample, raw counts in ``X`` (CSR), with the ``var`` flags of :func:`flag_genes`.
     percent_top
         Sizes of the ``pct_counts_in_top_{n}_genes`` metrics; sizes larger than the
         number of genes are left out (scanpy would raise).
-    threads
-        Bounds the threads of scanpy's parallel numba functions (all CPUs when ``None``).
     """
-    import numba
-    import scanpy as sc
+    x = sp.csr_matrix(adata.X) if not sp.issparse(adata.X) else adata.X
+    if x.format != "csr":
+        x = x.tocsr()
+    x.eliminate_zeros()
+    if x is not adata.X:
+        adata.X = x
+    n_obs, n_vars = x.shape
+    top = np.array(sorted({int(n) for n in percent_top if 0 < int(n) <= n_vars}), dtype=np.int64)
+    totals, set_totals, top_sums = cell_sums(x, [adata.var[v].to_numpy(bool) for v in QC_VARS], top)
+    # scanpy's dtypes: sums in the counts' sum dtype (float32 for float32 counts)
+    sum_dtype = np.sum(np.zeros(1, dtype=x.dtype)).dtype
+    n_genes = np.diff(x.indptr)
+    total = totals.astype(sum_dtype)
+    cells: dict[str, np.ndarray] = {
+        "n_genes_by_counts": n_genes,
+        "log1p_n_genes_by_counts": np.log1p(n_genes),
+        "total_counts": total,
+        "log1p_total_counts": np.log1p(total),
+    }
+    with np.errstate(divide="ignore", invalid="ignore"):  # cells without counts: NaN, as scanpy
+        for j, n in enumerate(top):
+            cells[pct_top_column(int(n))] = top_sums[:, j] / total.astype(np.float64) * 100
+        for j, qc_var in enumerate(QC_VARS):
+            part = set_totals[:, j].astype(sum_dtype)
+            cells[f"total_counts_{qc_var}"] = part
+            cells[f"log1p_total_counts_{qc_var}"] = np.log1p(part)
+            cells[f"pct_counts_{qc_var}"] = part / total * 100
+    for column, values in cells.items():
+        adata.obs[column] = values
+    n_cells = np.bincount(x.indices, minlength=n_vars)
+    gene_totals = np.bincount(x.indices, weights=x.data, minlength=n_vars)
+    mean = gene_totals / max(n_obs, 1)
+    gene_total = gene_totals.astype(sum_dtype)
+    genes = {
+        "n_cells_by_counts": n_cells,
+        "mean_counts": mean,
+        "log1p_mean_counts": np.log1p(mean),
+        "pct_dropout_by_counts": (1 - n_cells / n_obs) * 100,
+        "total_counts": gene_total,
+        "log1p_total_counts": np.log1p(gene_total),
+    }
+    for column, values in genes.items():
+        adata.var[column] = values
 
-    top = sorted({int(n) for n in percent_top if 0 < int(n) <= adata.n_vars}) or None
-    previous = numba.get_num_threads()
-    if threads is not None:
-        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    try:
-        sc.pp.calculate_qc_metrics(
-            adata, qc_vars=list(QC_VARS), percent_top=top, log1p=True, inplace=True
-        )
-    finally:
-        numba.set_num_threads(previous)
-    mean = adata.var["total_counts"].to_numpy(dtype=np.float64) / max(adata.n_obs, 1)
-    adata.var["mean_counts"] = mean
-    adata.var["log1p_mean_counts"] = np.log1p(mean)
+
+def cell_sums(
+    x: sp.csr_matrix, gene_sets: Sequence[np.ndarray], top: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each cell's total counts, its counts in each gene set and in its top genes.
+
+    Parameters
+    ----------
+    x
+        Counts, CSR without explicit zeros.
+    gene_sets
+        A boolean mask over the genes per gene set (at most 8).
+    top
+        Ascending sizes ``n`` (int64): the sums of each cell's ``n`` largest counts.
+
+    Returns
+    -------
+    totals
+        Per cell, float64.
+    set_totals
+        Per cell and gene set, float64.
+    top_sums
+        Per cell and size in ``top``, float64.
+    """
+    bits = np.zeros(x.shape[1], dtype=np.uint8)
+    for j, mask in enumerate(gene_sets):
+        bits |= np.asarray(mask, dtype=np.uint8) << j
+    return _cell_sums(x.data, x.indices, x.indptr.astype(np.int64), bits, len(gene_sets), top)
+
+
+@numba.njit(cache=True, nogil=True)
+def _cell_sums(data, indices, indptr, bits, n_sets, top):  # pragma: no cover - compiled
+    n_rows = indptr.size - 1
+    totals = np.zeros(n_rows)
+    set_totals = np.zeros((n_rows, n_sets))
+    top_sums = np.zeros((n_rows, top.size))
+    largest = top[-1] if top.size else 0
+    for i in range(n_rows):
+        start, end = indptr[i], indptr[i + 1]
+        total = 0.0
+        for k in range(start, end):
+            value = float(data[k])
+            total += value
+            gene_bits = bits[indices[k]]
+            for j in range(n_sets):
+                if gene_bits >> j & 1:
+                    set_totals[i, j] += value
+        totals[i] = total
+        if largest == 0:
+            continue
+        row = data[start:end].astype(np.float64)
+        if row.size > largest:  # the largest values, in no order
+            row = -np.partition(-row, largest - 1)[:largest]
+        row = np.sort(row)[::-1]
+        acc, j = 0.0, 0
+        for k in range(row.size):
+            while j < top.size and top[j] == k:
+                top_sums[i, j] = acc
+                j += 1
+            acc += row[k]
+        while j < top.size:
+            top_sums[i, j] = acc
+            j += 1
+    return totals, set_totals, top_sums
 
 
 #: Outlier flags written to ``obs``, the QC metric each one looks at, and whether the MAD
@@ -216,15 +315,16 @@ def mad_limits(values: np.ndarray, nmads: float, *, side: str = "both") -> tuple
 
 
 def _pct_top20(adata: ad.AnnData) -> np.ndarray:
-    """scanpy's % of each cell's counts in its 20 most expressed genes, for metrics computed
-    without that size; 100 with 20 genes or fewer (scanpy refuses sizes above the gene
-    count, and a cell's 20 most expressed genes then hold all its counts)."""
+    """% of each cell's counts in its 20 most expressed genes, for metrics computed without
+    that size; 100 with 20 genes or fewer (a cell's 20 most expressed genes then hold all
+    its counts)."""
     if adata.n_vars <= 20:
         return np.full(adata.n_obs, 100.0)
-    import scanpy as sc
-
-    cells, _ = sc.pp.calculate_qc_metrics(adata, percent_top=[20], log1p=False, inplace=False)
-    return cells[TOP20].to_numpy(dtype=np.float64)
+    x = adata.X if sp.issparse(adata.X) and adata.X.format == "csr" else sp.csr_matrix(adata.X)
+    totals, _, top_sums = cell_sums(x, [], np.array([20], dtype=np.int64))
+    total = totals.astype(np.sum(np.zeros(1, dtype=x.dtype)).dtype).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return top_sums[:, 0] / total * 100
 
 
 def flag_outliers(

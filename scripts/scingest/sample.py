@@ -87,8 +87,7 @@ def build_sample(
     outlier_limits
         Keyword arguments of :func:`scingest.qc.flag_outliers`.
     threads
-        The job's declared threads: bounds the reader's helper threads and scanpy's numba
-        threads.
+        The job's declared threads: bounds the reader's helper threads.
     doublets
         ``scrublet`` also scores doublets (:func:`scingest.qc.flag_doublets`:
         ``doublet_score``, ``predicted_doublet``).
@@ -162,7 +161,7 @@ def build_sample(
             patterns["mt"],
             organism,
         )
-    compute_qc_metrics(adata, percent_top=percent_top, threads=threads)
+    compute_qc_metrics(adata, percent_top=percent_top)
     outlier_limits = dict(outlier_limits or {})
     thresholds = flag_outliers(adata, **outlier_limits)
     doublet_limits = flag_doublets(adata, doublets)

@@ -1,8 +1,8 @@
 """Fill numba's on-disk caches once, so that a first run does not compile in every job.
 
 ``make install`` runs ``python -m scingest.warm``: it builds a tiny sample through the
-ingest path (the dense reader's kernels and scanpy's QC metrics are numba functions with
-``cache=True``). Without it, every ingest job of a first run compiles the same functions at
+ingest path (the dense reader's kernels and the QC metrics' kernel are numba functions
+with ``cache=True``). Without it, every ingest job of a first run compiles the same functions at
 the same time, which dominated the first demo's jobs (``bench/run.py firstrun`` measures a
 first run against a warm one); afterwards each job only loads the cache.
 """
