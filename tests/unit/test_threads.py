@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gzip
 import re
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -64,23 +66,22 @@ def test_one_thread_reads_and_writes_in_the_calling_thread(dense_file, tmp_path,
     assert_equal(ad.read_h5ad(tmp_path / "one.h5ad"), ad.read_h5ad(tmp_path / "all.h5ad"))
 
 
-def test_qc_metrics_use_the_threads_given(dense_file, monkeypatch):
-    """scanpy's QC metrics run parallel numba functions: bounded by the job's threads."""
-    import numba
-    import scanpy as sc
-
-    seen = []
-    real = sc.pp.calculate_qc_metrics
-
-    def spy(*args, **kwargs):
-        seen.append(numba.get_num_threads())
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(sc.pp, "calculate_qc_metrics", spy)
-    before = numba.get_num_threads()
-    build_sample(dense_file, sample="S", threads=1)
-    assert seen == [1]
-    assert numba.get_num_threads() == before
+def test_an_ingest_job_imports_no_scanpy(dense_file, tmp_path):
+    """The ingest path (read, QC metrics, checkpoint, figure) imports neither scanpy nor
+    scikit-learn (1.5 s of every job's start-up), and its QC kernel starts no numba threads."""
+    code = f"""
+import sys
+sys.path.insert(0, {str(REPO / "scripts")!r})
+from scingest.sample import build_sample, write_h5ad
+from scingest.plots import plot_sample_checkpoint
+import numba.np.ufunc.parallel as parallel
+adata = build_sample({str(dense_file)!r}, sample="S", threads=1)
+write_h5ad(adata, {str(tmp_path / "S.h5ad")!r})
+plot_sample_checkpoint("S", {str(tmp_path / "S.h5ad")!r}, {str(tmp_path / "S.png")!r})
+print(sorted(m for m in ("scanpy", "sklearn") if m in sys.modules), parallel._is_initialized)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[-2] == "[] False", out.stdout + out.stderr
 
 
 def test_two_threads_add_one_helper_at_a_time(dense_file, tmp_path, started):
