@@ -61,7 +61,7 @@ COUNTS_LAYER = "counts"
 SAMPLE = "sample"
 #: The cell barcode as the input names it (``obs_names`` are ``{sample}-{barcode}``).
 BARCODE = "barcode"
-#: Per-cell QC metrics that ``scanpy.pp.calculate_qc_metrics`` writes to ``obs``
+#: Per-cell QC metrics in ``obs``, as ``scanpy.pp.calculate_qc_metrics`` names and computes them
 #: (:func:`scingest.qc.compute_qc_metrics`): ``{qc_var}`` stands for each gene set
 #: (``mt``, ``ribo``, ``hb``), ``{n}`` for each size of ``percent_top``.
 QC_METRIC_COLUMNS = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import anndata as ad
 import numba
@@ -105,7 +105,7 @@ def compute_qc_metrics(adata: ad.AnnData, *, percent_top: Sequence[int] = (20, 5
     ``pct_dropout_by_counts``, ``total_counts`` and ``log1p_total_counts``. Explicit zeros
     are dropped from ``X`` first, as scanpy does.
 
-    Computed here, in one pass of :func:`_cell_sums` over the CSR rows, rather than by
+    Computed here, in one pass of :func:`qc_sums` over the CSR rows, rather than by
     scanpy: importing scanpy (scikit-learn with it) took 1.5 s of every ingest job beyond
     anndata's, and its metrics 1.1 s more on the seed sample (``bench/README.md``, "QC
     metrics without scanpy"). Counts are summed in float64 and stored in the dtype scanpy
@@ -130,11 +130,11 @@ def compute_qc_metrics(adata: ad.AnnData, *, percent_top: Sequence[int] = (20, 5
         adata.X = x
     n_obs, n_vars = x.shape
     top = np.array(sorted({int(n) for n in percent_top if 0 < int(n) <= n_vars}), dtype=np.int64)
-    totals, set_totals, top_sums = cell_sums(x, [adata.var[v].to_numpy(bool) for v in QC_VARS], top)
+    sums = qc_sums(x, [adata.var[v].to_numpy(bool) for v in QC_VARS], top)
     # scanpy's dtypes: sums in the counts' sum dtype (float32 for float32 counts)
     sum_dtype = np.sum(np.zeros(1, dtype=x.dtype)).dtype
     n_genes = np.diff(x.indptr)
-    total = totals.astype(sum_dtype)
+    total = sums.totals.astype(sum_dtype)
     cells: dict[str, np.ndarray] = {
         "n_genes_by_counts": n_genes,
         "log1p_n_genes_by_counts": np.log1p(n_genes),
@@ -143,18 +143,17 @@ def compute_qc_metrics(adata: ad.AnnData, *, percent_top: Sequence[int] = (20, 5
     }
     with np.errstate(divide="ignore", invalid="ignore"):  # cells without counts: NaN, as scanpy
         for j, n in enumerate(top):
-            cells[pct_top_column(int(n))] = top_sums[:, j] / total.astype(np.float64) * 100
+            cells[pct_top_column(int(n))] = sums.top_sums[:, j] / total.astype(np.float64) * 100
         for j, qc_var in enumerate(QC_VARS):
-            part = set_totals[:, j].astype(sum_dtype)
+            part = sums.set_totals[:, j].astype(sum_dtype)
             cells[f"total_counts_{qc_var}"] = part
             cells[f"log1p_total_counts_{qc_var}"] = np.log1p(part)
             cells[f"pct_counts_{qc_var}"] = part / total * 100
     for column, values in cells.items():
         adata.obs[column] = values
-    n_cells = np.bincount(x.indices, minlength=n_vars)
-    gene_totals = np.bincount(x.indices, weights=x.data, minlength=n_vars)
-    mean = gene_totals / max(n_obs, 1)
-    gene_total = gene_totals.astype(sum_dtype)
+    n_cells = sums.gene_cells
+    mean = sums.gene_totals / max(n_obs, 1)
+    gene_total = sums.gene_totals.astype(sum_dtype)
     genes = {
         "n_cells_by_counts": n_cells,
         "mean_counts": mean,
@@ -167,10 +166,23 @@ def compute_qc_metrics(adata: ad.AnnData, *, percent_top: Sequence[int] = (20, 5
         adata.var[column] = values
 
 
-def cell_sums(
-    x: sp.csr_matrix, gene_sets: Sequence[np.ndarray], top: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each cell's total counts, its counts in each gene set and in its top genes.
+class QcSums(NamedTuple):
+    """The sums behind the QC metrics (:func:`qc_sums`), all float64 but ``gene_cells``."""
+
+    #: per cell: its total counts
+    totals: np.ndarray
+    #: per cell and gene set: its counts in the set
+    set_totals: np.ndarray
+    #: per cell and size ``n``: the sum of its ``n`` largest counts
+    top_sums: np.ndarray
+    #: per gene: its total counts
+    gene_totals: np.ndarray
+    #: per gene: the cells with a count of it (int64)
+    gene_cells: np.ndarray
+
+
+def qc_sums(x: sp.csr_matrix, gene_sets: Sequence[np.ndarray], top: np.ndarray) -> QcSums:
+    """The sums of the QC metrics, in one pass over the counts.
 
     Parameters
     ----------
@@ -179,49 +191,68 @@ def cell_sums(
     gene_sets
         A boolean mask over the genes per gene set (at most 8).
     top
-        Ascending sizes ``n`` (int64): the sums of each cell's ``n`` largest counts.
+        Ascending sizes ``n`` (int64) of the sums of each cell's ``n`` largest counts.
 
     Returns
     -------
-    totals
-        Per cell, float64.
-    set_totals
-        Per cell and gene set, float64.
-    top_sums
-        Per cell and size in ``top``, float64.
+    The sums, as :class:`QcSums`.
     """
     bits = np.zeros(x.shape[1], dtype=np.uint8)
     for j, mask in enumerate(gene_sets):
         bits |= np.asarray(mask, dtype=np.uint8) << j
-    return _cell_sums(x.data, x.indices, x.indptr.astype(np.int64), bits, len(gene_sets), top)
+    indptr = x.indptr.astype(np.int64)
+    return QcSums(*_qc_sums(x.data, x.indices, indptr, x.shape[1], bits, len(gene_sets), top))
 
 
 @numba.njit(cache=True, nogil=True)
-def _cell_sums(data, indices, indptr, bits, n_sets, top):  # pragma: no cover - compiled
+def _qc_sums(data, indices, indptr, n_cols, bits, n_sets, top):  # pragma: no cover - compiled
     n_rows = indptr.size - 1
     totals = np.zeros(n_rows)
     set_totals = np.zeros((n_rows, n_sets))
     top_sums = np.zeros((n_rows, top.size))
+    gene_totals = np.zeros(n_cols)
+    gene_cells = np.zeros(n_cols, dtype=np.int64)
     largest = top[-1] if top.size else 0
+    heap = np.empty(max(largest, 1))  # a row's largest values: a min-heap, smallest on top
     for i in range(n_rows):
-        start, end = indptr[i], indptr[i + 1]
         total = 0.0
-        for k in range(start, end):
+        size = 0
+        for k in range(indptr[i], indptr[i + 1]):
             value = float(data[k])
+            gene = indices[k]
             total += value
-            gene_bits = bits[indices[k]]
+            gene_totals[gene] += value
+            gene_cells[gene] += 1
+            gene_bits = bits[gene]
             for j in range(n_sets):
                 if gene_bits >> j & 1:
                     set_totals[i, j] += value
+            if size < largest:  # sift the new value up
+                at = size
+                size += 1
+                while at > 0 and heap[(at - 1) // 2] > value:
+                    heap[at] = heap[(at - 1) // 2]
+                    at = (at - 1) // 2
+                heap[at] = value
+            elif largest and value > heap[0]:  # replaces the smallest: sift it down
+                at = 0
+                while True:
+                    child = 2 * at + 1
+                    if child >= size:
+                        break
+                    if child + 1 < size and heap[child + 1] < heap[child]:
+                        child += 1
+                    if heap[child] >= value:
+                        break
+                    heap[at] = heap[child]
+                    at = child
+                heap[at] = value
         totals[i] = total
         if largest == 0:
             continue
-        row = data[start:end].astype(np.float64)
-        if row.size > largest:  # the largest values, in no order
-            row = -np.partition(-row, largest - 1)[:largest]
-        row = np.sort(row)[::-1]
+        row = np.sort(heap[:size])[::-1]  # summed largest first
         acc, j = 0.0, 0
-        for k in range(row.size):
+        for k in range(size):
             while j < top.size and top[j] == k:
                 top_sums[i, j] = acc
                 j += 1
@@ -229,7 +260,7 @@ def _cell_sums(data, indices, indptr, bits, n_sets, top):  # pragma: no cover - 
         while j < top.size:
             top_sums[i, j] = acc
             j += 1
-    return totals, set_totals, top_sums
+    return totals, set_totals, top_sums, gene_totals, gene_cells
 
 
 #: Outlier flags written to ``obs``, the QC metric each one looks at, and whether the MAD
@@ -321,10 +352,10 @@ def _pct_top20(adata: ad.AnnData) -> np.ndarray:
     if adata.n_vars <= 20:
         return np.full(adata.n_obs, 100.0)
     x = adata.X if sp.issparse(adata.X) and adata.X.format == "csr" else sp.csr_matrix(adata.X)
-    totals, _, top_sums = cell_sums(x, [], np.array([20], dtype=np.int64))
-    total = totals.astype(np.sum(np.zeros(1, dtype=x.dtype)).dtype).astype(np.float64)
+    sums = qc_sums(x, [], np.array([20], dtype=np.int64))
+    total = sums.totals.astype(np.sum(np.zeros(1, dtype=x.dtype)).dtype).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return top_sums[:, 0] / total * 100
+        return sums.top_sums[:, 0] / total * 100
 
 
 def flag_outliers(

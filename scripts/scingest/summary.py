@@ -25,6 +25,8 @@ LIMIT_COLUMNS = {
 }
 #: Only with ``doublets: scrublet``: the doublet-score threshold scrublet chose.
 DOUBLET_LIMIT_COLUMN = "limit_doublet_score"
+#: The per-gene QC metric the table reads from ``var`` (genes detected: those above 0).
+N_CELLS = "n_cells_by_counts"
 
 #: Header of the MultiQC custom-content file (``*_mqc.tsv``): MultiQC reads these comments.
 MULTIQC_HEADER = """\
@@ -65,7 +67,7 @@ def sample_row(
         "sample": sample,
         "cells": len(obs),
         "genes": len(var),
-        "genes_detected": int((var["n_cells_by_counts"] > 0).sum()),
+        "genes_detected": int((var[N_CELLS] > 0).sum()),
         "median_total_counts": float(np.median(obs["total_counts"])),
         "median_genes_by_counts": float(np.median(obs["n_genes_by_counts"])),
         "median_pct_counts_mt": float(np.median(obs["pct_counts_mt"])),
@@ -84,13 +86,20 @@ def sample_row(
     return row
 
 
-def qc_summary(checkpoints: Mapping[str, str | PathLike[str]]) -> pd.DataFrame:
+def qc_summary(
+    checkpoints: Mapping[str, str | PathLike[str]],
+    *,
+    loaded: tuple[Mapping[str, pd.DataFrame], Mapping[str, Mapping[str, Any]]] | None = None,
+) -> pd.DataFrame:
     """The QC summary table of some checkpoints, from their ``obs``, ``var`` and limits.
 
     Parameters
     ----------
     checkpoints
         Sample name -> checkpoint path, in the table's order.
+    loaded
+        Each sample's ``obs`` and limits when the caller has read them already
+        (:func:`scingest.plots.load_samples`); else they are read here.
 
     Returns
     -------
@@ -106,9 +115,12 @@ def qc_summary(checkpoints: Mapping[str, str | PathLike[str]]) -> pd.DataFrame:
     """
     rows = []
     for sample, path in checkpoints.items():
-        obs, thresholds = read_qc_obs(path)
-        with h5py.File(path, "r") as f:
-            var = read_elem(f["var"])
+        if loaded is None:
+            obs, thresholds = read_qc_obs(path)
+        else:
+            obs, thresholds = loaded[0][sample], loaded[1][sample]
+        with h5py.File(path, "r") as f:  # the one var column the row needs
+            var = pd.DataFrame({N_CELLS: read_elem(f["var"][N_CELLS])})
         rows.append(sample_row(sample, obs, var, thresholds))
     table = pd.DataFrame(rows)
     limits = [c for c in (*LIMIT_COLUMNS, DOUBLET_LIMIT_COLUMN) if c in table.columns]
@@ -121,6 +133,7 @@ def write_qc_summary(
     out: str | PathLike[str],
     *,
     multiqc: str | PathLike[str] | None = None,
+    loaded: tuple[Mapping[str, pd.DataFrame], Mapping[str, Mapping[str, Any]]] | None = None,
 ) -> pd.DataFrame:
     """Write :func:`qc_summary` as TSV (atomically) and return it.
 
@@ -133,12 +146,14 @@ def write_qc_summary(
     multiqc
         Also write the table as MultiQC custom content (a ``*_mqc.tsv`` with MultiQC's
         header comments), which ``multiqc results/`` shows as a table.
+    loaded
+        As :func:`qc_summary`.
 
     Returns
     -------
     The table, as :func:`qc_summary`.
     """
-    table = qc_summary(checkpoints)
+    table = qc_summary(checkpoints, loaded=loaded)
     with atomic_path(out) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.4g")
     if multiqc is not None:

@@ -105,8 +105,6 @@ def test_the_workflow_has_rules():
 
 @pytest.mark.parametrize(("smk", "rule", "body"), RULES, ids=[r[1] for r in RULES])
 def test_every_rule_names_the_env(smk, rule, body):
-    if re.search(r"^\s+run:", body, re.MULTILINE):
-        pytest.skip("run: executes in Snakemake's own process, where no env applies")
     match = re.search(r"^\s+conda:\s*\n\s+\"([^\"]+)\"", body, re.MULTILINE)
     assert match, f"{smk}: rule {rule} has no conda: directive"
     env = (REPO / "workflow" / "rules" / match.group(1)).resolve()

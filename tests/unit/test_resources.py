@@ -80,6 +80,9 @@ def test_merge_threads_from_enough_text():
     assert resources.merge_threads([]) == 1
     assert resources.merge_threads([limit / 2 - 1, limit / 2]) == 1
     assert resources.merge_threads([limit / 2, limit / 2]) == 2
+    assert resources.merge_threads([limit / 2, limit / 2], cores=3) == 2
+    # two cores: the merge leaves one to the QC summary, which is ready at the same time
+    assert resources.merge_threads([limit / 2, limit / 2], cores=2) == 1
 
 
 def test_fixed_requests_grow_with_attempt():

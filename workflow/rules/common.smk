@@ -99,7 +99,11 @@ def get_qc_params(wildcards):
 
 def get_merge_threads(wildcards):
     sizes = [resources.text_mb(sample_files(s)) for s in SAMPLES]
-    return resources.merge_threads(sizes)
+    try:
+        cores = workflow.cores
+    except WorkflowError:  # a cluster run without --cores
+        cores = None
+    return resources.merge_threads(sizes, cores=cores)
 
 
 def get_checkpoints(wildcards):
