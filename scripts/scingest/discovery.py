@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -449,8 +449,8 @@ def _sample_row(sheet: pd.DataFrame, sample: str) -> pd.Series:
     return row.iloc[0]
 
 
-def sample_qc_overrides(sheet: pd.DataFrame, sample: str) -> dict[str, float]:
-    """The QC config keys one sample's sheet row overrides, with their values.
+def sample_overrides(sheet: pd.DataFrame, sample: str, columns: Iterable[str]) -> dict[str, Any]:
+    """The cells of ``columns`` one sample's sheet row fills (its per-sample settings).
 
     Parameters
     ----------
@@ -458,37 +458,13 @@ def sample_qc_overrides(sheet: pd.DataFrame, sample: str) -> dict[str, float]:
         The validated sheet.
     sample
         A sample name.
+    columns
+        The override columns to look at (:data:`QC_OVERRIDE_COLUMNS`,
+        :data:`READER_OVERRIDE_COLUMNS`).
 
     Returns
     -------
-    Column (:data:`QC_OVERRIDE_COLUMNS`) -> value, for the non-empty cells of its row.
-
-    Raises
-    ------
-    ScingestError
-        When the sheet has no such sample.
-    """
-    record = _sample_row(sheet, sample)
-    return {
-        column: float(record[column])
-        for column in QC_OVERRIDE_COLUMNS
-        if column in sheet.columns and not _is_missing(record[column])
-    }
-
-
-def sample_reader_overrides(sheet: pd.DataFrame, sample: str) -> dict[str, Any]:
-    """The reader options one sample's sheet row sets.
-
-    Parameters
-    ----------
-    sheet
-        The validated sheet.
-    sample
-        A sample name.
-
-    Returns
-    -------
-    Column (:data:`READER_OVERRIDE_COLUMNS`) -> value, for the non-empty cells of its row.
+    Column -> value, for the non-empty cells of its row among ``columns``.
 
     Raises
     ------
@@ -498,9 +474,20 @@ def sample_reader_overrides(sheet: pd.DataFrame, sample: str) -> dict[str, Any]:
     record = _sample_row(sheet, sample)
     return {
         column: record[column]
-        for column in READER_OVERRIDE_COLUMNS
+        for column in columns
         if column in sheet.columns and not _is_missing(record[column])
     }
+
+
+def sample_qc_overrides(sheet: pd.DataFrame, sample: str) -> dict[str, float]:
+    """:func:`sample_overrides` of :data:`QC_OVERRIDE_COLUMNS`, as numbers."""
+    overrides = sample_overrides(sheet, sample, QC_OVERRIDE_COLUMNS)
+    return {column: float(value) for column, value in overrides.items()}
+
+
+def sample_reader_overrides(sheet: pd.DataFrame, sample: str) -> dict[str, Any]:
+    """:func:`sample_overrides` of :data:`READER_OVERRIDE_COLUMNS`."""
+    return sample_overrides(sheet, sample, READER_OVERRIDE_COLUMNS)
 
 
 def validate_rows(

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from os import PathLike
 from pathlib import Path
+from typing import NamedTuple
 
 from .files import is_gzip
 
@@ -49,6 +50,33 @@ JOB_BASE_MB = 800
 #: trailer holds the size mod 4 GiB (and of the last member only, for bgzip), and count
 #: files compress at least this well.
 MIN_GZIP_RATIO = 4
+
+
+class FixedRequest(NamedTuple):
+    """A rule's request that does not grow with the data; Snakemake's attempt multiplies it."""
+
+    #: memory, MB
+    mem_mb: int
+    #: wall time, minutes
+    runtime: int
+
+
+#: The rules whose needs do not grow with the number of cells or samples, and why:
+#:
+#: - ``merge_samples``: :mod:`scingest.merge` streams one sample at a time in row blocks of
+#:   at most ``BLOCK_NNZ`` stored values and holds one obs column of all cells and one var
+#:   table over the genes (``bench/run.py merge`` and ``merge-scale``: the peak does not
+#:   grow with the samples); 2,000 MB is :data:`JOB_BASE_MB` for the job's processes, the
+#:   streaming peak, and room for obs columns of millions of cells (8 bytes per cell per
+#:   column, strings more). 60 minutes: ``bench/run.py merge-scale``.
+#: - ``summarize_qc``: reads only the checkpoints' obs, a few numbers per cell.
+#: - ``filter_merged``: streams ``merged.h5ad`` in row blocks, like the merge.
+FIXED_REQUESTS: dict[str, FixedRequest] = {
+    "merge_samples": FixedRequest(mem_mb=2000, runtime=60),
+    "summarize_qc": FixedRequest(mem_mb=2000, runtime=15),
+    "filter_merged": FixedRequest(mem_mb=2000, runtime=60),
+}
+
 #: The merge's inputs (the samples' inputs as text, MB) from which a second thread pays:
 #: one reads, the other compresses (``bench/run.py merge``).
 MERGE_THREADS_FROM_MB = 50
@@ -117,6 +145,40 @@ def ingest_mem_mb(text_mb: float, *, format: str, attempt: int) -> int:
     return int((JOB_BASE_MB + factor * text_mb) * attempt)
 
 
+def fixed_mem_mb(rule: str, attempt: int) -> int:
+    """Memory request of a rule of :data:`FIXED_REQUESTS`, in MB, times the attempt.
+
+    Parameters
+    ----------
+    rule
+        The rule's name.
+    attempt
+        Snakemake's attempt.
+
+    Returns
+    -------
+    The request in MB.
+    """
+    return FIXED_REQUESTS[rule].mem_mb * attempt
+
+
+def fixed_runtime(rule: str, attempt: int) -> int:
+    """Wall time of a rule of :data:`FIXED_REQUESTS`, in minutes, times the attempt.
+
+    Parameters
+    ----------
+    rule
+        The rule's name.
+    attempt
+        Snakemake's attempt.
+
+    Returns
+    -------
+    The request in minutes.
+    """
+    return FIXED_REQUESTS[rule].runtime * attempt
+
+
 def ingest_runtime(attempt: int) -> int:
     """Wall time of one sample's job, in minutes: 30 x attempt.
 
@@ -133,43 +195,6 @@ def ingest_runtime(attempt: int) -> int:
     The request in minutes.
     """
     return 30 * attempt
-
-
-def merge_mem_mb(attempt: int) -> int:
-    """Memory request of the merge (rule ``merge_samples``), in MB: 2,000 x attempt.
-
-    Fixed whatever the number of cells: :mod:`scingest.merge` streams one sample at a time
-    in row blocks of at most ``BLOCK_NNZ`` stored values, and holds one obs column of all
-    cells and one var table over the genes (``bench/run.py merge`` and ``merge-scale``: the
-    peak does not grow with the samples). The request is :data:`JOB_BASE_MB` for the job's
-    processes, the streaming peak, and room for obs columns of millions of cells (8 bytes
-    per cell per column, strings more).
-
-    Parameters
-    ----------
-    attempt
-        Snakemake's attempt.
-
-    Returns
-    -------
-    The request in MB.
-    """
-    return 2000 * attempt
-
-
-def merge_runtime(attempt: int) -> int:
-    """Wall time of the merge, in minutes: 60 x attempt (``bench/run.py merge-scale``).
-
-    Parameters
-    ----------
-    attempt
-        Snakemake's attempt.
-
-    Returns
-    -------
-    The request in minutes.
-    """
-    return 60 * attempt
 
 
 def merge_threads(samples_text_mb: Iterable[float], *, cores: int | None = None) -> int:
@@ -251,67 +276,3 @@ def collection_runtime(h5ads: Iterable[str | PathLike[str]], *, attempt: int) ->
     """
     total = sum(Path(p).stat().st_size for p in h5ads) / 1e6
     return int((30 + total / 100) * attempt)
-
-
-def qc_summary_mem_mb(attempt: int) -> int:
-    """Memory request of the QC summary and plots (rule ``summarize_qc``), in MB.
-
-    2,000 x attempt: the job reads only the checkpoints' obs, a few numbers per cell.
-
-    Parameters
-    ----------
-    attempt
-        Snakemake's attempt.
-
-    Returns
-    -------
-    The request in MB.
-    """
-    return 2000 * attempt
-
-
-def qc_summary_runtime(attempt: int) -> int:
-    """Wall time of the QC summary and plots, in minutes: 15 x attempt.
-
-    Parameters
-    ----------
-    attempt
-        Snakemake's attempt.
-
-    Returns
-    -------
-    The request in minutes.
-    """
-    return 15 * attempt
-
-
-def filter_merged_mem_mb(attempt: int) -> int:
-    """Memory request of the filtered merge (rule ``filter_merged``), in MB.
-
-    2,000 x attempt, like the merge: it streams ``merged.h5ad`` in row blocks.
-
-    Parameters
-    ----------
-    attempt
-        Snakemake's attempt.
-
-    Returns
-    -------
-    The request in MB.
-    """
-    return 2000 * attempt
-
-
-def filter_merged_runtime(attempt: int) -> int:
-    """Wall time of the filtered merge, in minutes: 60 x attempt, like the merge.
-
-    Parameters
-    ----------
-    attempt
-        Snakemake's attempt.
-
-    Returns
-    -------
-    The request in minutes.
-    """
-    return 60 * attempt

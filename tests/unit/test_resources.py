@@ -6,10 +6,11 @@ from __future__ import annotations
 import gzip
 import os
 import re
+from functools import partial
 
 import pytest
 
-from conftest import GEO_SAMPLES, make_geo_folder, run_workflow
+from conftest import GEO_SAMPLES, REPO, make_geo_folder, run_workflow
 from scingest import resources
 from scingest.formats import input_files
 
@@ -86,18 +87,22 @@ def test_merge_threads_from_enough_text():
 
 
 def test_fixed_requests_grow_with_attempt():
-    for fixed in (
-        resources.ingest_runtime,
-        resources.merge_mem_mb,
-        resources.merge_runtime,
-        resources.qc_summary_mem_mb,
-        resources.qc_summary_runtime,
-        resources.filter_merged_mem_mb,
-        resources.filter_merged_runtime,
-    ):
-        assert fixed(1) > 0 and fixed(2) == 2 * fixed(1) and fixed(3) == 3 * fixed(1), fixed
+    fixed = [resources.ingest_runtime]
+    for rule in resources.FIXED_REQUESTS:
+        fixed += [partial(resources.fixed_mem_mb, rule), partial(resources.fixed_runtime, rule)]
+    for request in fixed:
+        assert request(1) > 0 and request(2) == 2 * request(1), request
+        assert request(3) == 3 * request(1), request
     # the merge streams: its request is the same whatever the number of cells
-    assert resources.merge_mem_mb(1) == 2000
+    assert resources.fixed_mem_mb("merge_samples", 1) == 2000
+
+
+def test_every_fixed_request_names_a_rule():
+    rules = "".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
+    for rule in resources.FIXED_REQUESTS:
+        assert f"rule {rule}:" in rules
+        for request in ("fixed_mem_mb", "fixed_runtime"):
+            assert re.search(rf'resources\.{request}\(\s*"{rule}",\s*attempt\s*\)', rules), rule
 
 
 def test_collection_request_follows_the_checkpoints(tmp_path):
@@ -153,9 +158,9 @@ def test_rules_ask_for_what_the_model_says(tmp_path):
         text_mb = resources.text_mb([path])
         assert jobs[sample]["mem_mb"] == resources.ingest_mem_mb(text_mb, format="csv", attempt=1)
         assert jobs[sample]["runtime"] == resources.ingest_runtime(1)
-    assert jobs["merge_samples"]["mem_mb"] == resources.merge_mem_mb(1)
-    assert jobs["merge_samples"]["runtime"] == resources.merge_runtime(1)
-    assert jobs["summarize_qc"]["mem_mb"] == resources.qc_summary_mem_mb(1)
-    assert jobs["summarize_qc"]["runtime"] == resources.qc_summary_runtime(1)
-    assert jobs["filter_merged"]["mem_mb"] == resources.filter_merged_mem_mb(1)
-    assert jobs["filter_merged"]["runtime"] == resources.filter_merged_runtime(1)
+    assert jobs["merge_samples"]["mem_mb"] == resources.fixed_mem_mb("merge_samples", 1)
+    assert jobs["merge_samples"]["runtime"] == resources.fixed_runtime("merge_samples", 1)
+    assert jobs["summarize_qc"]["mem_mb"] == resources.fixed_mem_mb("summarize_qc", 1)
+    assert jobs["summarize_qc"]["runtime"] == resources.fixed_runtime("summarize_qc", 1)
+    assert jobs["filter_merged"]["mem_mb"] == resources.fixed_mem_mb("filter_merged", 1)
+    assert jobs["filter_merged"]["runtime"] == resources.fixed_runtime("filter_merged", 1)

@@ -12,8 +12,12 @@ rule merge_samples:
         "../../envs/scingest.yaml"
     threads: get_merge_threads
     resources:
-        mem_mb=lambda wildcards, attempt: resources.merge_mem_mb(attempt),
-        runtime=lambda wildcards, attempt: resources.merge_runtime(attempt),
+        mem_mb=lambda wildcards, attempt: resources.fixed_mem_mb(
+            "merge_samples", attempt
+        ),
+        runtime=lambda wildcards, attempt: resources.fixed_runtime(
+            "merge_samples", attempt
+        ),
     params:
         samples=SAMPLES,
         join=config["join"],

@@ -49,8 +49,12 @@ rule summarize_qc:
         "../../envs/scingest.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: resources.qc_summary_mem_mb(attempt),
-        runtime=lambda wildcards, attempt: resources.qc_summary_runtime(attempt),
+        mem_mb=lambda wildcards, attempt: resources.fixed_mem_mb(
+            "summarize_qc", attempt
+        ),
+        runtime=lambda wildcards, attempt: resources.fixed_runtime(
+            "summarize_qc", attempt
+        ),
     params:
         samples=SAMPLES,
         group_by=config["qc_group_by"],
@@ -71,8 +75,12 @@ rule filter_merged:
         "../../envs/scingest.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: resources.filter_merged_mem_mb(attempt),
-        runtime=lambda wildcards, attempt: resources.filter_merged_runtime(attempt),
+        mem_mb=lambda wildcards, attempt: resources.fixed_mem_mb(
+            "filter_merged", attempt
+        ),
+        runtime=lambda wildcards, attempt: resources.fixed_runtime(
+            "filter_merged", attempt
+        ),
     params:
         min_cells=config["filter_min_cells"],
         compression=config["compression"],
