@@ -215,7 +215,8 @@ def merge_threads(samples_text_mb: Iterable[float], *, cores: int | None = None)
     samples_text_mb
         :func:`text_mb` of each sample's input.
     cores
-        The run's ``--cores``; ``None`` when unknown (a cluster run without it).
+        A local run's ``--cores``; ``None`` on a cluster (the planner and each job step on
+        a node must agree, and only a local run's cores are shared with the QC summary).
 
     Returns
     -------

@@ -99,10 +99,12 @@ def get_qc_params(wildcards):
 
 def get_merge_threads(wildcards):
     sizes = [resources.text_mb(sample_files(s)) for s in SAMPLES]
-    try:
-        cores = workflow.cores
-    except WorkflowError:  # a cluster run without --cores
-        cores = None
+    cores = None  # unknown: a cluster run, or a job step on a cluster node
+    if workflow.is_main_process and workflow.local_exec:
+        try:
+            cores = workflow.cores
+        except WorkflowError:
+            pass
     return resources.merge_threads(sizes, cores=cores)
 
 
