@@ -22,7 +22,9 @@ def warm_caches() -> float:
     """Compile the ingest path's numba functions into their on-disk caches.
 
     Builds and discards a 3-gene x 2-cell sample the way rule ingest_sample does (reader,
-    transpose, QC metrics, outlier flags), with one thread and with two.
+    transpose, QC metrics, outlier flags), with one thread and with two, and with the
+    counts as float32 (the default) and int32 (``dtype: int32``): each dtype is a kernel
+    signature of its own, which a job would otherwise compile on a first run.
 
     Returns
     -------
@@ -37,6 +39,7 @@ def warm_caches() -> float:
         path.write_bytes(gzip.compress(text.encode()))
         for threads in (1, 2):  # both of the reader's paths: inline and with helper threads
             build_sample(path, sample="warm", threads=threads)
+        build_sample(path, sample="warm", threads=1, dtype="int32")
     return time.perf_counter() - start
 
 
