@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import anndata as ad
 import numba
@@ -122,17 +122,12 @@ def compute_qc_metrics(adata: ad.AnnData, *, percent_top: Sequence[int] = (20, 5
         Sizes of the ``pct_counts_in_top_{n}_genes`` metrics; sizes larger than the
         number of genes are left out (scanpy would raise).
     """
-    x = sp.csr_matrix(adata.X) if not sp.issparse(adata.X) else adata.X
-    if x.format != "csr":
-        x = x.tocsr()
+    x = adata.X = _csr(adata.X)
     x.eliminate_zeros()
-    if x is not adata.X:
-        adata.X = x
     n_obs, n_vars = x.shape
     top = np.array(sorted({int(n) for n in percent_top if 0 < int(n) <= n_vars}), dtype=np.int64)
     sums = qc_sums(x, [adata.var[v].to_numpy(bool) for v in QC_VARS], top)
-    # scanpy's dtypes: sums in the counts' sum dtype (float32 for float32 counts)
-    sum_dtype = np.sum(np.zeros(1, dtype=x.dtype)).dtype
+    sum_dtype = _sum_dtype(x.dtype)
     n_genes = np.diff(x.indptr)
     total = sums.totals.astype(sum_dtype)
     cells: dict[str, np.ndarray] = {
@@ -141,14 +136,13 @@ def compute_qc_metrics(adata: ad.AnnData, *, percent_top: Sequence[int] = (20, 5
         "total_counts": total,
         "log1p_total_counts": np.log1p(total),
     }
-    with np.errstate(divide="ignore", invalid="ignore"):  # cells without counts: NaN, as scanpy
-        for j, n in enumerate(top):
-            cells[pct_top_column(int(n))] = sums.top_sums[:, j] / total.astype(np.float64) * 100
-        for j, qc_var in enumerate(QC_VARS):
-            part = sums.set_totals[:, j].astype(sum_dtype)
-            cells[f"total_counts_{qc_var}"] = part
-            cells[f"log1p_total_counts_{qc_var}"] = np.log1p(part)
-            cells[f"pct_counts_{qc_var}"] = part / total * 100
+    for j, n in enumerate(top):
+        cells[pct_top_column(int(n))] = _percent(sums.top_sums[:, j], total.astype(np.float64))
+    for j, qc_var in enumerate(QC_VARS):
+        part = sums.set_totals[:, j].astype(sum_dtype)
+        cells[f"total_counts_{qc_var}"] = part
+        cells[f"log1p_total_counts_{qc_var}"] = np.log1p(part)
+        cells[f"pct_counts_{qc_var}"] = _percent(part, total)
     for column, values in cells.items():
         adata.obs[column] = values
     n_cells = sums.gene_cells
@@ -164,6 +158,25 @@ def compute_qc_metrics(adata: ad.AnnData, *, percent_top: Sequence[int] = (20, 5
     }
     for column, values in genes.items():
         adata.var[column] = values
+
+
+def _csr(matrix: Any) -> sp.csr_matrix:
+    """``matrix`` itself when it is CSR, else a CSR copy."""
+    if sp.issparse(matrix) and matrix.format == "csr":
+        return matrix
+    return sp.csr_matrix(matrix)
+
+
+def _sum_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype scanpy's QC sums of counts of ``dtype`` have (float32 for float32, int64
+    for int32): the dtype numpy sums them in."""
+    return np.sum(np.zeros(1, dtype=dtype)).dtype
+
+
+def _percent(part: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """``part / total * 100`` in their dtype; NaN for cells without counts, as scanpy."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return part / total * 100
 
 
 class QcSums(NamedTuple):
@@ -351,11 +364,10 @@ def _pct_top20(adata: ad.AnnData) -> np.ndarray:
     its counts)."""
     if adata.n_vars <= 20:
         return np.full(adata.n_obs, 100.0)
-    x = adata.X if sp.issparse(adata.X) and adata.X.format == "csr" else sp.csr_matrix(adata.X)
+    x = _csr(adata.X)
     sums = qc_sums(x, [], np.array([20], dtype=np.int64))
-    total = sums.totals.astype(np.sum(np.zeros(1, dtype=x.dtype)).dtype).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return sums.top_sums[:, 0] / total * 100
+    total = sums.totals.astype(_sum_dtype(x.dtype)).astype(np.float64)
+    return _percent(sums.top_sums[:, 0], total)
 
 
 def flag_outliers(

@@ -2,9 +2,10 @@
 
 ``make install`` runs ``python -m scingest.warm``: it builds a tiny sample through the
 ingest path (the dense reader's kernels and the QC metrics' kernel are numba functions
-with ``cache=True``). Without it, every ingest job of a first run compiles the same functions at
-the same time, which dominated the first demo's jobs (``bench/run.py firstrun`` measures a
-first run against a warm one); afterwards each job only loads the cache.
+with ``cache=True``). Without it, every ingest job of a first run compiles the same
+functions at the same time, which dominated the first demo's jobs (``bench/run.py
+firstrun`` measures a first run against a warm one); afterwards each job only loads the
+cache.
 """
 
 from __future__ import annotations
