@@ -3,11 +3,12 @@
 from scingest.logs import end_job, workflow_step
 
 with workflow_step(snakemake.log[0]):
-    from scingest.plots import load_samples, plot_overview
+    from scingest.checkpoint import read_qc_samples
+    from scingest.plots import plot_overview
     from scingest.summary import write_qc_summary
 
     checkpoints = dict(zip(snakemake.params.samples, snakemake.input.h5ads, strict=True))
-    loaded = load_samples(checkpoints)  # each checkpoint's obs and limits, read once
+    loaded = read_qc_samples(checkpoints)  # each checkpoint's obs and limits, read once
     write_qc_summary(checkpoints, snakemake.output.tsv, multiqc=snakemake.output.mqc, loaded=loaded)
     plot_overview(
         checkpoints,

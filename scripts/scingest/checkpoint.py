@@ -43,7 +43,7 @@ New files of either kind start from :func:`new_h5ad`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from os import PathLike
 
@@ -312,6 +312,32 @@ def read_qc_obs(path: str | PathLike[str]) -> tuple[pd.DataFrame, dict[str, list
             path=path,
         )
     return obs, {k: [float(x) for x in v] for k, v in thresholds.items()}
+
+
+#: Each sample's ``obs`` and QC limits (:func:`read_qc_samples`): sample -> ``obs``, and
+#: sample -> ``{flag: [lower, upper]}``.
+QcSamples = tuple[dict[str, pd.DataFrame], dict[str, dict[str, list[float]]]]
+
+
+def read_qc_samples(checkpoints: Mapping[str, str | PathLike[str]]) -> QcSamples:
+    """:func:`read_qc_obs` of each checkpoint: every sample's ``obs`` and QC limits.
+
+    Parameters
+    ----------
+    checkpoints
+        Sample name -> checkpoint path.
+
+    Returns
+    -------
+    obs
+        Sample -> its ``obs``.
+    limits
+        Sample -> ``{flag: [lower, upper]}``.
+    """
+    obs, limits = {}, {}
+    for sample, path in checkpoints.items():
+        obs[sample], limits[sample] = read_qc_obs(path)
+    return obs, limits
 
 
 @contextmanager

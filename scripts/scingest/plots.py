@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .checkpoint import DOUBLET_SCORE, PREDICTED_DOUBLET, QC_PASS, read_qc_obs
+from .checkpoint import (
+    DOUBLET_SCORE,
+    PREDICTED_DOUBLET,
+    QC_PASS,
+    QcSamples,
+    read_qc_obs,
+    read_qc_samples,
+)
 from .files import atomic_path
 from .qc import TOP20
 
@@ -125,36 +132,13 @@ def _scale(values: np.ndarray, log: bool) -> np.ndarray:
     return np.log10(1 + np.clip(values, 0, None)) if log else values
 
 
-def load_samples(
-    checkpoints: Mapping[str, str | PathLike[str]],
-) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, list[float]]]]:
-    """Each sample's ``obs`` and QC limits, read from its checkpoint without ``X``.
-
-    Parameters
-    ----------
-    checkpoints
-        Sample name -> checkpoint path.
-
-    Returns
-    -------
-    obs
-        Sample -> its ``obs``.
-    limits
-        Sample -> ``{flag: [lower, upper]}`` (:func:`scingest.checkpoint.read_qc_obs`).
-    """
-    obs, limits = {}, {}
-    for sample, path in checkpoints.items():
-        obs[sample], limits[sample] = read_qc_obs(path)
-    return obs, limits
-
-
 def sample_groups(obs: Mapping[str, pd.DataFrame], group_by: str | None) -> dict[str, str]:
     """Each sample's value of the ``group_by`` obs column.
 
     Parameters
     ----------
     obs
-        Sample -> its ``obs`` (:func:`load_samples`).
+        Sample -> its ``obs`` (:func:`scingest.checkpoint.read_qc_samples`).
     group_by
         An obs column with one value per sample (e.g. ``condition``), or ``None``.
 
@@ -201,7 +185,7 @@ def plot_violins(
     Parameters
     ----------
     obs
-        Sample -> its ``obs`` (:func:`load_samples`).
+        Sample -> its ``obs`` (:func:`scingest.checkpoint.read_qc_samples`).
     limits
         Sample -> ``{flag: [lower, upper]}``.
     out
@@ -372,7 +356,7 @@ def plot_barcode_rank(
     Parameters
     ----------
     obs
-        Sample -> its ``obs`` (:func:`load_samples`).
+        Sample -> its ``obs`` (:func:`scingest.checkpoint.read_qc_samples`).
     out
         The PNG file; ``None`` when drawing into ``ax``.
     group_by
@@ -454,7 +438,7 @@ def plot_cells(
     Parameters
     ----------
     obs
-        Sample -> its ``obs`` (:func:`load_samples`).
+        Sample -> its ``obs`` (:func:`scingest.checkpoint.read_qc_samples`).
     out
         The PNG file.
     group_by
@@ -642,7 +626,7 @@ def plot_overview(
     barcode_rank: str | PathLike[str],
     cells: str | PathLike[str],
     group_by: str | None = "condition",
-    loaded: tuple[dict[str, pd.DataFrame], dict[str, dict[str, list[float]]]] | None = None,
+    loaded: QcSamples | None = None,
 ) -> None:
     """The overview plots of all samples, from their checkpoints' obs.
 
@@ -656,9 +640,10 @@ def plot_overview(
     group_by
         The obs column that groups the samples (:func:`sample_groups`).
     loaded
-        :func:`load_samples` of ``checkpoints`` when the caller has read it already.
+        :func:`scingest.checkpoint.read_qc_samples` of ``checkpoints`` when the caller
+        has read it already.
     """
-    obs, limits = load_samples(checkpoints) if loaded is None else loaded
+    obs, limits = read_qc_samples(checkpoints) if loaded is None else loaded
     plot_violins(obs, limits, violins, group_by=group_by)
     every = pd.concat(list(obs.values()), ignore_index=True)
     plot_counts_vs_genes(

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from anndata.io import read_elem
 
-from .checkpoint import PREDICTED_DOUBLET, QC_PASS, read_qc_obs
+from .checkpoint import PREDICTED_DOUBLET, QC_PASS, QcSamples, read_qc_samples
 from .files import atomic_path
 from .qc import OUTLIER_METRICS
 
@@ -89,7 +89,7 @@ def sample_row(
 def qc_summary(
     checkpoints: Mapping[str, str | PathLike[str]],
     *,
-    loaded: tuple[Mapping[str, pd.DataFrame], Mapping[str, Mapping[str, Any]]] | None = None,
+    loaded: QcSamples | None = None,
 ) -> pd.DataFrame:
     """The QC summary table of some checkpoints, from their ``obs``, ``var`` and limits.
 
@@ -98,8 +98,8 @@ def qc_summary(
     checkpoints
         Sample name -> checkpoint path, in the table's order.
     loaded
-        Each sample's ``obs`` and limits when the caller has read them already
-        (:func:`scingest.plots.load_samples`); else they are read here.
+        :func:`scingest.checkpoint.read_qc_samples` of ``checkpoints`` when the caller
+        has read it already; else it is read here.
 
     Returns
     -------
@@ -113,15 +113,12 @@ def qc_summary(
     ScingestError
         When a checkpoint has no QC flags (:func:`scingest.checkpoint.read_qc_obs`).
     """
+    obs, limits = read_qc_samples(checkpoints) if loaded is None else loaded
     rows = []
     for sample, path in checkpoints.items():
-        if loaded is None:
-            obs, thresholds = read_qc_obs(path)
-        else:
-            obs, thresholds = loaded[0][sample], loaded[1][sample]
         with h5py.File(path, "r") as f:  # the one var column the row needs
             var = pd.DataFrame({N_CELLS: read_elem(f["var"][N_CELLS])})
-        rows.append(sample_row(sample, obs, var, thresholds))
+        rows.append(sample_row(sample, obs[sample], var, limits[sample]))
     table = pd.DataFrame(rows)
     limits = [c for c in (*LIMIT_COLUMNS, DOUBLET_LIMIT_COLUMN) if c in table.columns]
     table[limits] = table[limits].replace([np.inf, -np.inf], np.nan)
@@ -133,7 +130,7 @@ def write_qc_summary(
     out: str | PathLike[str],
     *,
     multiqc: str | PathLike[str] | None = None,
-    loaded: tuple[Mapping[str, pd.DataFrame], Mapping[str, Mapping[str, Any]]] | None = None,
+    loaded: QcSamples | None = None,
 ) -> pd.DataFrame:
     """Write :func:`qc_summary` as TSV (atomically) and return it.
 

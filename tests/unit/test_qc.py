@@ -9,11 +9,12 @@ import pytest
 import scipy.sparse as sp
 
 from conftest import REPO
+from scingest.checkpoint import read_qc_samples
 from scingest.discovery import read_sample_sheet, sample_metadata, sample_qc_overrides
 from scingest.errors import ScingestError
 from scingest.filtering import filter_merged
 from scingest.merge import merge_checkpoints
-from scingest.plots import load_samples, plot_overview, plot_sample_checkpoint
+from scingest.plots import plot_overview, plot_sample_checkpoint
 from scingest.qc import (
     OUTLIER_METRICS,
     compute_qc_metrics,
@@ -187,7 +188,7 @@ def test_summary_equals_the_checkpoints(checkpoints, tmp_path):
     body = pd.read_csv(tmp_path / "s_mqc.tsv", sep="\t", comment="#")
     pd.testing.assert_frame_equal(body, read.reset_index())
     # the obs and limits the QC job has read already (for its plots) give the same table
-    again = write_qc_summary(checkpoints, tmp_path / "t.tsv", loaded=load_samples(checkpoints))
+    again = write_qc_summary(checkpoints, tmp_path / "t.tsv", loaded=read_qc_samples(checkpoints))
     pd.testing.assert_frame_equal(again, table)
 
 
