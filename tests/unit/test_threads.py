@@ -85,6 +85,19 @@ print(sorted(m for m in ("scanpy", "sklearn") if m in sys.modules), parallel._is
     assert out.stdout.split("\n")[-2] == "[] False", out.stdout + out.stderr
 
 
+def test_parsing_the_workflow_imports_no_anndata(tmp_path, monkeypatch):
+    """Every `snakemake` start parses the workflow, which imports scingest for the sheet and
+    the contract's names: not anndata, h5py or zarr (0.4 s of a 2 s dry run), which only
+    the jobs that read or write files need. Python lists each import it makes
+    (PYTHONPROFILEIMPORTTIME); a dry run starts no job, so all of them are the parse's."""
+    make_geo_folder(tmp_path / "data")
+    monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")
+    run = run_workflow(tmp_path, "--dry-run", config={"input_dir": "data"})
+    imported = {line.split("|")[-1].strip() for line in str(run).splitlines() if "|" in line}
+    assert {"snakemake", "scingest.discovery", "pandas"} <= imported, str(run)[-3000:]
+    assert not {"anndata", "h5py", "zarr"} & imported
+
+
 def test_two_threads_add_one_helper_at_a_time(dense_file, tmp_path, started):
     adata = read_counts(dense_file, threads=2)
     assert "scingest-inflate" in started and "scingest-transpose" in started
