@@ -1,8 +1,9 @@
 # Adapter of rule filter_merged: cells that pass QC and genes seen in enough of them.
-from scingest.logs import end_job, workflow_step
+from scingest.logs import end_job, frozen_imports, workflow_step
 
 with workflow_step(snakemake.log[0]):
-    from scingest.filtering import filter_merged
+    with frozen_imports():
+        from scingest.filtering import filter_merged
 
     filter_merged(
         snakemake.input.h5ad,

@@ -1,9 +1,11 @@
 # Adapter of rule ingest_sample: one sample's count file -> its checkpoint h5ad and QC figure.
-from scingest.logs import end_job, workflow_step
+from scingest.logs import end_job, frozen_imports, workflow_step
 
 with workflow_step(snakemake.log[0]) as logger:
     logger.info("threads: %d (the rule's, passed to scingest)", snakemake.threads)
-    from scingest.sample import build_sample, write_h5ad
+    with frozen_imports():
+        from scingest.plots import plot_sample_checkpoint
+        from scingest.sample import build_sample, write_h5ad
 
     adata = build_sample(
         snakemake.input.counts,
@@ -22,7 +24,5 @@ with workflow_step(snakemake.log[0]) as logger:
     )
     del adata
     # the figure reads back the checkpoint's obs and limits, as the QC jobs do
-    from scingest.plots import plot_sample_checkpoint
-
     plot_sample_checkpoint(snakemake.wildcards.sample, snakemake.output.h5ad, snakemake.output.png)
 end_job()  # outputs are complete: skip the interpreter's teardown

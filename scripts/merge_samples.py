@@ -1,9 +1,10 @@
 # Adapter of rule merge_samples: sample checkpoints -> merged.h5ad and the merge report.
-from scingest.logs import end_job, workflow_step
+from scingest.logs import end_job, frozen_imports, workflow_step
 
 with workflow_step(snakemake.log[0]) as logger:
     logger.info("threads: %d (the rule's, passed to scingest)", snakemake.threads)
-    from scingest.merge import merge_checkpoints
+    with frozen_imports():
+        from scingest.merge import merge_checkpoints
 
     merge_checkpoints(
         dict(zip(snakemake.params.samples, snakemake.input.h5ads, strict=True)),

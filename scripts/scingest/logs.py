@@ -1,11 +1,13 @@
-"""Logging and error reporting for the workflow's script adapters."""
+"""Logging, error reporting and process start and end for the workflow's script adapters."""
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator
 from os import PathLike
 from typing import NoReturn
@@ -45,6 +47,32 @@ def workflow_step(log: str | PathLike[str] | None) -> Iterator[logging.Logger]:
         logger.error("%s", err)
         logging.shutdown()
         sys.exit(1)
+
+
+@contextlib.contextmanager
+def frozen_imports() -> Iterator[None]:
+    """Import a job's modules (the ``import`` statements in the block) with Python's cyclic
+    garbage collector paused, then keep what they created out of its later passes.
+
+    Why: importing anndata, numba and matplotlib creates about 170,000 objects that live as
+    long as the process, and the collector's full passes over them while they were being
+    created took 0.35-0.41 s of a 4 s ingest job; with them frozen (:func:`gc.freeze`) the
+    whole job spends 0.05 s collecting (each job pays it, so a 12-sample run pays it 12
+    times). The job's own work runs with the collector on as usual. Logs how long the
+    imports took and how many objects were frozen.
+    """
+    start = time.perf_counter()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
+    logging.getLogger("scingest").info(
+        "imports: %.2f s (%d objects kept out of garbage collection)",
+        time.perf_counter() - start,
+        gc.get_freeze_count(),
+    )
 
 
 def end_job() -> NoReturn:

@@ -1,7 +1,10 @@
-"""QC plots (PNG, matplotlib Agg) from the checkpoints' obs and QC limits only.
+"""QC plots (PNG) from the checkpoints' obs and QC limits only.
 
 Overview plots compare samples; the per-sample figure shows one sample's cells against the
 limits its flags applied. Figures grow with the number of samples so that 50 stay readable.
+Drawn with matplotlib's :class:`~matplotlib.figure.Figure` directly, not pyplot: no global
+backend or figure registry is touched, so importing this module changes nothing for a
+notebook that also plots, and the adapters import it with the rest (``frozen_imports``).
 """
 
 from __future__ import annotations
@@ -11,8 +14,13 @@ from collections.abc import Mapping, Sequence
 from os import PathLike
 from typing import TYPE_CHECKING
 
+import matplotlib as mpl
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from .checkpoint import (
     DOUBLET_SCORE,
@@ -27,7 +35,6 @@ from .qc import TOP20
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
 #: Metrics of the violins: obs column, axis label, log scale.
 VIOLIN_METRICS = (
@@ -89,20 +96,9 @@ def subsample(n: int, limit: int, *, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _save(fig: Figure, out: str | PathLike[str]) -> None:
-    plt = _pyplot()
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
 
 
 def _log_ticks(ax: Axes) -> None:
@@ -119,8 +115,6 @@ def _log_ticks(ax: Axes) -> None:
 
 def _plain_log_axes(ax: Axes) -> None:
     """Log-scaled x and y axes labelled with plain numbers (1,000 rather than 10^3)."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
@@ -156,9 +150,8 @@ def sample_groups(obs: Mapping[str, pd.DataFrame], group_by: str | None) -> dict
 
 
 def _group_colours(groups: Mapping[str, str]) -> dict[str, tuple]:
-    plt = _pyplot()
     names = sorted(set(groups.values()))
-    cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    cmap = mpl.colormaps["tab10" if len(names) <= 10 else "tab20"]
     return {g: cmap(i % cmap.N) for i, g in enumerate(names)}
 
 
@@ -193,14 +186,12 @@ def plot_violins(
     group_by
         The obs column that colours the samples (:func:`sample_groups`).
     """
-    plt = _pyplot()
     groups = sample_groups(obs, group_by)
     colours = _group_colours(groups)
     samples = _order(groups)
     n = len(samples)
-    fig, axes = plt.subplots(
-        3, 1, figsize=(max(7.0, 0.32 * n + 2.5), 9.5), sharex=True, layout="constrained"
-    )
+    fig = Figure(figsize=(max(7.0, 0.32 * n + 2.5), 9.5), layout="constrained")
+    axes = fig.subplots(3, 1, sharex=True)
     positions = np.arange(n)
     for ax, (metric, label, log, flag) in zip(axes, VIOLIN_METRICS[:3], strict=True):
         data = [_scale(obs[s][metric].to_numpy(), log) for s in samples]
@@ -228,11 +219,9 @@ def plot_violins(
     axes[-1].set_xticklabels(samples, rotation=90 if n > 8 else 0)
     axes[-1].set_xlabel("sample")
     axes[-1].set_xlim(-0.7, n - 0.3)
-    handles = [
-        plt.Rectangle((0, 0), 1, 1, facecolor=colours[g], edgecolor="black") for g in colours
-    ]
+    handles = [Rectangle((0, 0), 1, 1, facecolor=colours[g], edgecolor="black") for g in colours]
     labels = list(colours)
-    handles.append(plt.Line2D([0], [0], color=LIMIT_COLOUR, linewidth=1.6))
+    handles.append(Line2D([0], [0], color=LIMIT_COLOUR, linewidth=1.6))
     labels.append("flag limit (MADs or hard limit)")
     by = f", coloured by {group_by}" if len(colours) > 1 else ""
     axes[0].legend(
@@ -276,10 +265,10 @@ def plot_counts_vs_genes(
     ax
         Draw into these axes instead of a figure of its own.
     """
-    plt = _pyplot()
     fig = None
     if ax is None:
-        fig, ax = plt.subplots(figsize=(7.5, 6), layout="constrained")
+        fig = Figure(figsize=(7.5, 6), layout="constrained")
+        ax = fig.subplots()
     n_cells = len(obs)
     shown = subsample(n_cells, MAX_SCATTER)
     all_failed = ~obs[QC_PASS].to_numpy(dtype=bool)
@@ -366,15 +355,15 @@ def plot_barcode_rank(
     ax
         Draw into these axes instead of a figure of its own.
     """
-    plt = _pyplot()
     fig = None
     if ax is None:
-        fig, ax = plt.subplots(figsize=(8, 6), layout="constrained")
+        fig = Figure(figsize=(8, 6), layout="constrained")
+        ax = fig.subplots()
     groups = sample_groups(obs, group_by)
     by_sample = len(obs) <= MAX_LEGEND or len(set(groups.values())) == 1
     colours = (
         {
-            s: plt.get_cmap("tab20" if len(obs) > 10 else "tab10")(i % 20)
+            s: mpl.colormaps["tab20" if len(obs) > 10 else "tab10"](i % 20)
             for i, s in enumerate(sorted(obs))
         }
         if by_sample
@@ -407,8 +396,6 @@ def plot_barcode_rank(
     ax.set_yscale("log")
     _plain_log_axes(ax)
     if max((len(frame) for frame in obs.values()), default=0) > 10_000:
-        from matplotlib.ticker import LogLocator
-
         ax.xaxis.set_major_locator(LogLocator())  # 1, 10, 100, ...: 1-2-5 labels would collide
     ax.set_xlabel("barcode rank (cells sorted by total counts)")
     ax.set_ylabel("total counts per cell")
@@ -444,7 +431,6 @@ def plot_cells(
     group_by
         The obs column that groups the samples (:func:`sample_groups`).
     """
-    plt = _pyplot()
     groups = sample_groups(obs, group_by)
     samples = _order(groups)[::-1]
     n = len(samples)
@@ -454,9 +440,8 @@ def plot_cells(
     g_pass = np.array([passing[[groups[s] == g for s in samples]].sum() for g in names])
     g_flag = np.array([flagged[[groups[s] == g for s in samples]].sum() for g in names])
     height = max(3.5, 0.24 * n + 1.8)
-    fig, (left, right) = plt.subplots(
-        1, 2, figsize=(11, height), width_ratios=[3, 2], layout="constrained"
-    )
+    fig = Figure(figsize=(11, height), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=[3, 2])
     for ax, labels, ok, bad, what in (
         (left, samples, passing, flagged, "sample"),
         (right, names, g_pass, g_flag, group_by or "group"),
@@ -470,6 +455,9 @@ def plot_cells(
         ax.set_yticklabels(labels)
         ax.set_ylim(-0.6, len(labels) - 0.4)
         ax.set_xlabel("cells")
+        # few ticks, with thousands separators: the default ones ran together above 10,000
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
         ax.set_ylabel(what)
         ax.margins(x=0.15)
         ax.grid(axis="x", alpha=0.3)
@@ -501,10 +489,9 @@ def plot_sample(
     out
         The PNG file.
     """
-    plt = _pyplot()
     # margins fixed by hand, not layout="constrained": its layout passes took 0.35 of the
     # figure's 0.9 s, paid by every ingest job (the labels here do not change in length)
-    fig = plt.figure(figsize=(16, 9))
+    fig = Figure(figsize=(16, 9))
     grid = fig.add_gridspec(
         2, 4, left=0.055, right=0.985, bottom=0.065, top=0.91, wspace=0.3, hspace=0.24
     )
@@ -608,8 +595,6 @@ def plot_doublet_scores(obs: pd.DataFrame, limit: Sequence[float] | None, ax: Ax
         ax.text(0.5, 0.5, "not scored (too few cells)", ha="center", transform=ax.transAxes)
     if limit is not None and np.isfinite(limit[1]):
         ax.axvline(limit[1], color=LIMIT_COLOUR, linestyle="--", linewidth=1.2)
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
     ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.yaxis.set_minor_formatter(NullFormatter())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -55,3 +56,32 @@ def test_an_error_ends_with_status_1_and_one_line(tmp_path):
     )
     assert done.returncode == 1
     assert "bad input" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_frozen_imports_pause_the_collector_and_freeze_what_they_created(tmp_path):
+    """Inside the block the cyclic collector is off (no full passes while the modules'
+    objects are created); after it the collector is on again, the objects are frozen out
+    of its passes, and the log says how many. A failing import still turns it back on."""
+    done = _run(
+        tmp_path,
+        """
+        import gc
+        from scingest.logs import frozen_imports, workflow_step
+
+        with workflow_step("job.log"):
+            before = gc.get_freeze_count()
+            with frozen_imports():
+                inside = gc.isenabled()
+                import json, fractions, decimal
+            print(inside, gc.isenabled(), gc.get_freeze_count() > before + 1000)
+            try:
+                with frozen_imports():
+                    import no_such_module_here
+            except ImportError:
+                print("after a failed import:", gc.isenabled())
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["False True True", "after a failed import: True"]
+    log = (tmp_path / "job.log").read_text()
+    assert re.search(r"imports: [\d.]+ s \(\d+ objects kept out of garbage collection\)", log)

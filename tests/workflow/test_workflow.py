@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import shutil
 
 import anndata as ad
@@ -59,6 +60,12 @@ def test_outputs_match_inputs_cell_for_cell(geo_project):
 
     report = pd.read_csv(results / "merge_report.tsv", sep="\t")
     assert report["genes_dropped"].sum() == 0
+    # every job imports its modules before its work, with the collector paused, and freezes
+    # them out of its passes (a job's own imports before that are ~22,000 objects)
+    for log in ("ingest_sample/Ctrl1", "merge_samples/merge_samples", "summarize_qc/summarize_qc"):
+        text = (workdir / "logs" / f"{log}.log").read_text()
+        frozen = re.search(r"imports: [\d.]+ s \((\d+) objects kept out of garbage", text)
+        assert frozen and int(frozen[1]) > 100_000, (log, text)
     summary = pd.read_csv(results / "qc" / "qc_summary.tsv", sep="\t")
     assert summary.set_index("sample")["cells"].to_dict() == {
         s: len(c) for s, (_, c, _) in contents.items()
