@@ -5,12 +5,14 @@ from __future__ import annotations
 import gzip
 import re
 import shutil
+import subprocess
+import sys
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 
-from conftest import make_geo_folder, planned_jobs, run_workflow
+from conftest import REPO, make_geo_folder, planned_jobs, run_workflow
 
 DATA = {"input_dir": "data"}
 
@@ -187,3 +189,26 @@ def test_wrong_config_type_is_refused(geo_project):
     assert run.returncode != 0
     assert "sideways" in run.output
     assert not (workdir / "results").exists()
+
+
+def test_a_run_ends_without_waiting_for_the_schedulers_timer(tmp_path):
+    """Snakemake's scheduler re-checks for jobs on a 1 s timer thread that is not a daemon,
+    so Python waited up to 1 s for the last one before exiting; the workflow's onsuccess
+    cancels it. Run in-process, then list the timers still pending. (A failed run had none
+    pending, with or without --keep-going: no onerror is needed.)"""
+    make_geo_folder(tmp_path / "data", [("GSM1", "Ctrl1", 20, 1)])
+    code = f"""
+import sys, threading
+from snakemake.cli import main
+sys.argv = ["snakemake", "--snakefile", {str(REPO / "Snakefile")!r}, "--directory",
+            {str(tmp_path)!r}, "--cores", "2", "--config", "input_dir=data", "--quiet"]
+try:
+    main()
+except SystemExit as end:
+    status = end.code
+pending = [t for t in threading.enumerate()
+           if isinstance(t, threading.Timer) and not t.finished.is_set()]
+print("status", status, "pending timers", len(pending))
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert "status 0 pending timers 0" in run.stdout, run.stdout + run.stderr[-3000:]

@@ -3,6 +3,7 @@
 # reader and QC options), scingest.resources (every rule's memory, runtime and threads).
 import re
 import sys
+import threading
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -42,6 +43,23 @@ SAMPLES = SHEET["sample"].tolist()
 _stale = discovery.stale_checkpoints_warning("results", SAMPLES)
 if _stale:
     logger.warning(f"scingest: {_stale}")
+
+
+def end_without_waiting():
+    """Cancel Snakemake's pending rescheduling timers when the run is over.
+
+    After every pass its scheduler looks for runnable jobs again on a threading.Timer of
+    --max-jobs-per-timespan's timespan (1 s by default); the last one is not a daemon
+    thread, so Python waited for it before exiting: up to 1 s after every run (strace of a
+    run's end). Called from onsuccess, when nothing is left to schedule (a failed run
+    leaves none pending)."""
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer):
+            thread.cancel()
+
+
+onsuccess:
+    end_without_waiting()
 
 
 wildcard_constraints:
