@@ -54,7 +54,7 @@ def frozen_imports() -> Iterator[None]:
     """Import a job's modules (the ``import`` statements in the block) with Python's cyclic
     garbage collector paused, then keep what they created out of its later passes.
 
-    Why: importing anndata, numba and matplotlib creates about 170,000 objects that live as
+    Why: importing anndata, numba and matplotlib creates about 275,000 objects that live as
     long as the process, and the collector's full passes over them while they were being
     created took 0.35-0.41 s of a 4 s ingest job; with them frozen (:func:`gc.freeze`) the
     whole job spends 0.05 s collecting (each job pays it, so a 12-sample run pays it 12
