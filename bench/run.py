@@ -501,23 +501,37 @@ def part_workflow(repeat: int) -> None:
         "--config",
         f"input_dir={folder}",
     ]
-    ours = run(snakemake, label="snakemake")
-    tables = {
-        tsv.parent.name + "/" + tsv.stem: pd.read_csv(tsv, sep="\t").iloc[0]
-        for tsv in sorted((work / "benchmarks").rglob("*.tsv"))
-    }
-    jobs = {name: row["max_rss"] for name, row in tables.items()}
+    # the fastest of `repeat` runs from nothing, as for the demo and every other candidate
+    # (a 30 s run on this shared machine varied by 15%); the 9-minute tutorial runs once
+    runs = []
+    for _ in range(repeat):
+        for name in ("results", "logs", "benchmarks", ".snakemake"):
+            shutil.rmtree(work / name, ignore_errors=True)
+        result = run(snakemake, label="snakemake")
+        result["tables"] = {
+            tsv.parent.name + "/" + tsv.stem: pd.read_csv(tsv, sep="\t").iloc[0]
+            for tsv in sorted((work / "benchmarks").rglob("*.tsv"))
+        }
+        runs.append(result)
+    ours = min(runs, key=lambda r: r["wall"])
+    tables = ours["tables"]
+    jobs = {name: max(r["tables"][name]["max_rss"] for r in runs) for name in tables}
     tut = run(child("tutorial_all", str(folder), str(work / "tutorial.h5ad")), label="tutorial")
-    line("snakemake --cores 2, whole run", ours["wall"], ours["peak"], "peak of any process")
+    line(
+        "snakemake --cores 2, whole run",
+        ours["wall"],
+        max(r["peak"] for r in runs),
+        f"peak of any process; runs {[round(r['wall'], 2) for r in runs]}",
+    )
     worst = max(jobs, key=jobs.get)
-    line(f"  largest job: {worst}", 0, jobs[worst] * 2**20, "(snakemake benchmark max_rss)")
+    line(f"  largest job: {worst}", 0, jobs[worst] * 2**20, "(snakemake benchmark, any run)")
     for rule in sorted({name.split("/")[0] for name in tables}):
         rows = [row for name, row in tables.items() if name.startswith(rule + "/")]
         line(
             f"  {rule}: {len(rows)} job(s), seconds each",
             sum(r["s"] for r in rows) / len(rows),
             max(r["max_rss"] for r in rows) * 2**20,
-            "(mean time, largest peak)",
+            "(mean time, largest peak; fastest run)",
         )
     line("tutorial script, whole process", tut["wall"], tut["peak"])
     shutil.rmtree(work / "results", ignore_errors=True)
