@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -115,6 +116,12 @@ def best(cmd: list[str], *, label: str, repeat: int) -> dict[str, Any]:
     fastest["walls"] = [round(r["wall"], 2) for r in runs]
     fastest["peak"] = max(r["peak"] for r in runs)
     return fastest
+
+
+def clear_run(work: Path) -> None:
+    """Remove what a workflow run left in ``work``, so the next one starts from nothing."""
+    for name in ("results", "logs", "benchmarks", ".snakemake"):
+        shutil.rmtree(work / name, ignore_errors=True)
 
 
 def mib(n: float) -> str:
@@ -358,7 +365,6 @@ def part_merge_scale(repeat: int) -> None:
 
 def part_collection(repeat: int) -> None:
     import math
-    import shutil
 
     import h5py
 
@@ -465,8 +471,6 @@ N_WORKFLOW_SAMPLES = len(WORKFLOW_SAMPLES)
 
 
 def part_workflow(repeat: int) -> None:
-    import shutil
-
     import pandas as pd
     from data import seed_csv_gz
 
@@ -502,11 +506,10 @@ def part_workflow(repeat: int) -> None:
         f"input_dir={folder}",
     ]
     # the fastest of `repeat` runs from nothing, as for the demo and every other candidate
-    # (a 30 s run on this shared machine varied by 15%); the 9-minute tutorial runs once
+    # (bench/README: how much one run varies here); the 9-minute tutorial runs once
     runs = []
     for _ in range(repeat):
-        for name in ("results", "logs", "benchmarks", ".snakemake"):
-            shutil.rmtree(work / name, ignore_errors=True)
+        clear_run(work)
         result = run(snakemake, label="snakemake")
         result["tables"] = {
             tsv.parent.name + "/" + tsv.stem: pd.read_csv(tsv, sep="\t").iloc[0]
@@ -573,8 +576,6 @@ def _snakemake_demo(work: Path) -> list[str]:
 
 
 def part_demo(repeat: int) -> None:
-    import shutil
-
     print(
         "\n[demo] `make demo` (snakemake --cores 2 on example/: 5 samples, 810 cells), warm "
         "(numba caches and .pyc files filled by a first run), from an empty results/, "
@@ -592,8 +593,7 @@ def part_demo(repeat: int) -> None:
     )
     runs = []
     for _ in range(repeat):
-        for name in ("results", "logs", "benchmarks", ".snakemake"):
-            shutil.rmtree(work / name, ignore_errors=True)
+        clear_run(work)
         runs.append(run(_snakemake_demo(work), label="demo"))
     demo = min(runs, key=lambda r: r["wall"])
     jobs = len(list((work / "logs").rglob("*.log")))
@@ -618,8 +618,6 @@ def part_demo(repeat: int) -> None:
 
 
 def part_firstrun(repeat: int) -> None:
-    import shutil
-
     print(
         "\n[firstrun] a fresh clone of this checkout's HEAD: `make install` (venv, pip, "
         "numba caches warmed), then the first `make demo`, then a second one"
