@@ -58,8 +58,8 @@ if TYPE_CHECKING:
 
 # h5py and anndata (and .compat, which needs anndata) are imported by the functions that read
 # or write files: the workflow imports this module for its names when it parses the
-# Snakefile (sheet columns may not take them), and those imports were 0.4 s of every
-# `snakemake` start (`snakemake -n` of bench/data/geo12, best of 5: 2.14 s -> 1.74 s).
+# Snakefile (sheet columns may not take them), and every `snakemake` start would pay for
+# those imports (bench/README, "Issue 13, job start-up, second pass").
 
 #: The layer holding the raw counts (the same as ``X`` in a checkpoint).
 COUNTS_LAYER = "counts"

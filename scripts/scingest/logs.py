@@ -54,12 +54,12 @@ def frozen_imports() -> Iterator[None]:
     """Import a job's modules (the ``import`` statements in the block) with Python's cyclic
     garbage collector paused, then keep what they created out of its later passes.
 
-    Why: importing anndata, numba and matplotlib creates about 275,000 objects that live as
-    long as the process, and the collector's full passes over them while they were being
-    created took 0.35-0.41 s of a 4 s ingest job; with them frozen (:func:`gc.freeze`) the
-    whole job spends 0.05 s collecting (each job pays it, so a 12-sample run pays it 12
-    times). The job's own work runs with the collector on as usual. Logs how long the
-    imports took and how many objects were frozen.
+    Why: importing anndata, numba and matplotlib creates some hundred thousand objects that
+    live as long as the process, and the collector's full passes over them while they were
+    being created were a tenth of an ingest job (bench/README, "Issue 13, job start-up,
+    second pass"); frozen (:func:`gc.freeze`), later passes skip them. The job's own work
+    runs with the collector on as usual. Logs how long the imports took and how many
+    objects were frozen.
     """
     start = time.perf_counter()
     gc.disable()

@@ -120,8 +120,8 @@ def qc_summary(
             var = pd.DataFrame({N_CELLS: read_elem(f["var"][N_CELLS])})
         rows.append(sample_row(sample, obs[sample], var, limits[sample]))
     table = pd.DataFrame(rows)
-    limits = [c for c in (*LIMIT_COLUMNS, DOUBLET_LIMIT_COLUMN) if c in table.columns]
-    table[limits] = table[limits].replace([np.inf, -np.inf], np.nan)
+    limit_columns = [c for c in (*LIMIT_COLUMNS, DOUBLET_LIMIT_COLUMN) if c in table.columns]
+    table[limit_columns] = table[limit_columns].replace([np.inf, -np.inf], np.nan)
     return table
 
 

@@ -87,8 +87,8 @@ print(sorted(m for m in ("scanpy", "sklearn") if m in sys.modules), parallel._is
 
 def test_parsing_the_workflow_imports_no_anndata(tmp_path, monkeypatch):
     """Every `snakemake` start parses the workflow, which imports scingest for the sheet and
-    the contract's names: not anndata, h5py or zarr (0.4 s of a 2 s dry run), which only
-    the jobs that read or write files need. Python lists each import it makes
+    the contract's names: not anndata, h5py or zarr, which only the jobs that read or write
+    files need. Python lists each import it makes
     (PYTHONPROFILEIMPORTTIME); a dry run starts no job, so all of them are the parse's."""
     make_geo_folder(tmp_path / "data")
     monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")
