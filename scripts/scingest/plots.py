@@ -126,6 +126,25 @@ def _scale(values: np.ndarray, log: bool) -> np.ndarray:
     return np.log10(1 + np.clip(values, 0, None)) if log else values
 
 
+#: What a panel says instead of a distribution it cannot show.
+NOT_MEASURED = "not measured"
+
+
+def measured(limits: Mapping[str, Sequence[float]], flag: str) -> bool:
+    """Whether a sample's metric of ``flag`` was measured: :func:`scingest.qc.flag_outliers`
+    records the limits of a metric without a gene of its set as NaN."""
+    return not np.isnan(limits.get(flag, [0.0, 0.0])).all()
+
+
+def _spread(values: np.ndarray) -> np.ndarray:
+    """Values that are all equal, spread by a hair so that a violin can be drawn of them."""
+    return values + 1e-9 * np.arange(len(values))
+
+
+def _not_measured_text(ax: Axes, x: float, why: str, **kwargs) -> None:
+    ax.text(x, 0.5, why, ha="center", va="center", transform=ax.get_xaxis_transform(), **kwargs)
+
+
 def sample_groups(obs: Mapping[str, pd.DataFrame], group_by: str | None) -> dict[str, str]:
     """Each sample's value of the ``group_by`` obs column.
 
@@ -194,17 +213,26 @@ def plot_violins(
     axes = fig.subplots(3, 1, sharex=True)
     positions = np.arange(n)
     for ax, (metric, label, log, flag) in zip(axes, VIOLIN_METRICS[:3], strict=True):
-        data = [_scale(obs[s][metric].to_numpy(), log) for s in samples]
-        spread = [d if len(np.unique(d)) > 1 else d + 1e-9 * np.arange(len(d)) for d in data]
-        parts = ax.violinplot(spread, positions=positions, widths=0.8, showmedians=True)
-        for body, s in zip(parts["bodies"], samples, strict=True):
-            body.set_facecolor(colours[groups[s]])
-            body.set_edgecolor("black")
-            body.set_linewidth(0.5)
-            body.set_alpha(0.75)
-        for key in ("cmedians", "cmins", "cmaxes", "cbars"):
-            parts[key].set_color("black")
-            parts[key].set_linewidth(0.6)
+        data = {}
+        for i, s in enumerate(samples):
+            values = _scale(obs[s][metric].to_numpy(), log)
+            values = values[np.isfinite(values)]
+            if measured(limits[s], flag) and len(values):
+                data[i] = values if len(np.unique(values)) > 1 else _spread(values)
+            else:  # no gene of the set, or no cell with counts
+                _not_measured_text(ax, i, NOT_MEASURED, rotation=90, fontsize="small")
+        if data:
+            parts = ax.violinplot(
+                list(data.values()), positions=list(data), widths=0.8, showmedians=True
+            )
+            for body, i in zip(parts["bodies"], data, strict=True):
+                body.set_facecolor(colours[groups[samples[i]]])
+                body.set_edgecolor("black")
+                body.set_linewidth(0.5)
+                body.set_alpha(0.75)
+            for key in ("cmedians", "cmins", "cmaxes", "cbars"):
+                parts[key].set_color("black")
+                parts[key].set_linewidth(0.6)
         for i, s in enumerate(samples):
             lower, upper = limits[s].get(flag, [-np.inf, np.inf])
             for value in (lower, upper):
@@ -274,7 +302,10 @@ def plot_counts_vs_genes(
     all_failed = ~obs[QC_PASS].to_numpy(dtype=bool)
     obs = obs.iloc[shown]
     mt = obs["pct_counts_mt"].to_numpy(dtype=float)
-    vmax = max(float(np.nanpercentile(mt, 99)) if len(mt) else 1.0, 1.0)
+    if limits is not None and not measured(limits, "outlier_mt"):
+        mt = np.full(len(obs), np.nan)
+    known = np.isfinite(mt)
+    vmax = max(float(np.percentile(mt[known], 99)) if known.any() else 1.0, 1.0)
     order = np.argsort(mt)
     x = obs["total_counts"].to_numpy(dtype=float)[order]
     y = obs["n_genes_by_counts"].to_numpy(dtype=float)[order]
@@ -283,7 +314,9 @@ def plot_counts_vs_genes(
         x,
         y,
         c=mt[order],
-        cmap="viridis",
+        # % mito not measured (no mito gene, or no counts): grey
+        cmap=mpl.colormaps["viridis"].with_extremes(bad="0.6"),
+        plotnonfinite=True,
         vmin=0,
         vmax=vmax,
         s=size,
@@ -319,12 +352,15 @@ def plot_counts_vs_genes(
         points,
         cax=cax,
         orientation="horizontal",
-        label="% counts mitochondrial",
+        label="% counts mitochondrial" + ("" if known.all() else f" (grey: {NOT_MEASURED})"),
         extend="max",
     )
     cax.xaxis.set_label_position("top")
     if len(shown) < n_cells:
         title = f"{title}; {len(shown):,} of {n_cells:,} cells drawn at random".lstrip("; ")
+    empty = int((x == 0).sum())
+    if empty:  # no place on log axes
+        title = f"{title}; {plural(empty, 'cell')} without counts not drawn".lstrip("; ")
     if title:
         ax.set_title(title)
     if fig is not None and out is not None:
@@ -500,8 +536,17 @@ def plot_sample(
     drawn = subsample(len(obs), MAX_JITTER)  # the same cells in every panel
     for j, (metric, label, log, flag) in enumerate(VIOLIN_METRICS):
         ax = fig.add_subplot(grid[0, j])
+        ax.set_title(flag)
+        ax.set_xticks([])
         values = _scale(obs[metric].to_numpy(), log)
-        spread = values if len(np.unique(values)) > 1 else values + 1e-9 * np.arange(len(values))
+        finite = np.isfinite(values)
+        if not measured(limits, flag) or not finite.any():
+            why = "no gene of its set" if not measured(limits, flag) else "no cell with counts"
+            _not_measured_text(ax, 0.5, f"{label}:\n{NOT_MEASURED}\n({why})")
+            ax.set_xlim(0, 1)
+            ax.set_yticks([])
+            continue
+        spread = values[finite] if len(np.unique(values[finite])) > 1 else _spread(values[finite])
         parts = ax.violinplot([spread], positions=[0], widths=0.8, showmedians=True)
         for body in parts["bodies"]:
             body.set_facecolor(PASS_COLOUR)
@@ -518,7 +563,7 @@ def plot_sample(
             (failed & ~flagged_here, 6, "0.6", 1),
             (flagged_here, 10, FLAG_COLOUR, 2),
         ):
-            idx = drawn[cells[drawn]]
+            idx = drawn[(cells & finite)[drawn]]
             ax.scatter(
                 jitter[idx],
                 values[idx],
@@ -549,9 +594,7 @@ def plot_sample(
                 )
         if log:
             _log_ticks(ax)
-        ax.set_xticks([])
         ax.set_ylabel(label + (" (log scale)" if log else ""))
-        ax.set_title(flag)
         ax.legend(loc="upper left", fontsize="small", frameon=False)
     plot_counts_vs_genes(
         obs, limits=limits, ax=fig.add_subplot(grid[1, :2]), title="counts vs genes"
@@ -630,7 +673,14 @@ def plot_overview(
     """
     obs, limits = read_qc_samples(checkpoints) if loaded is None else loaded
     plot_violins(obs, limits, violins, group_by=group_by)
-    every = pd.concat(list(obs.values()), ignore_index=True)
+    # a sample without mito genes has pct_counts_mt 0 (scanpy's value): drawn as not measured
+    every = pd.concat(
+        [
+            frame if measured(limits[s], "outlier_mt") else frame.assign(pct_counts_mt=np.nan)
+            for s, frame in obs.items()
+        ],
+        ignore_index=True,
+    )
     plot_counts_vs_genes(
         every,
         counts_vs_genes,

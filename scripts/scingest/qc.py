@@ -10,11 +10,11 @@ from typing import Any, Literal, NamedTuple
 import anndata as ad
 import numba
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from .checkpoint import DOUBLET_SCORE, PREDICTED_DOUBLET, QC_PASS, pct_top_column
 from .errors import ScingestError
+from .readers._features import GENOME
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ def gene_set_patterns(
     organism: Literal["human", "mouse"],
     *,
     overrides: dict[str, str | None] | None = None,
+    several_genomes: bool = False,
 ) -> dict[str, str]:
     """The regex of each gene set (mt, ribo, hb) for an organism, with config overrides.
 
@@ -41,6 +42,10 @@ def gene_set_patterns(
         A key of :data:`GENE_SETS`.
     overrides
         Gene set -> regex replacing the organism's; an empty or ``None`` value keeps it.
+    several_genomes
+        The sample holds genes of several genomes (a human + mouse "barnyard" reference):
+        a set without an override matches any organism's regex, so that both genomes'
+        mito genes (``MT-ND1``, ``mt-Co1``) are found.
 
     Returns
     -------
@@ -57,6 +62,9 @@ def gene_set_patterns(
             "(or set mito_regex, ribo_regex and hb_regex)"
         )
     patterns = dict(GENE_SETS[organism])
+    if several_genomes:
+        for key in patterns:
+            patterns[key] = "|".join(f"(?:{sets[key]})" for sets in GENE_SETS.values())
     for key, value in (overrides or {}).items():
         if value:
             patterns[key] = value
@@ -68,10 +76,48 @@ def gene_set_patterns(
     return patterns
 
 
+#: An Ensembl gene id, with the version CellRanger and GENCODE may append.
+_ENSEMBL_ID = re.compile(r"^(ENS[A-Z]*G\d{11})(?:\.\d+)?$")
+
+
+def bare_names(names: Sequence[str], genomes: Sequence[str] | None) -> list[str]:
+    """Gene names without the genome prefix of a multi-genome reference.
+
+    CellRanger prefixes every gene of a multi-genome ("barnyard") reference with its
+    genome: ``GRCh38_MT-ND1``, ``mm10___mt-Co1`` (the genome, then one or more ``_``).
+
+    Parameters
+    ----------
+    names
+        Gene names or ids.
+    genomes
+        Each gene's genome (``var["genome"]``), or ``None``.
+
+    Returns
+    -------
+    The names, each without ``{genome}_`` (and further ``_``) where it starts with it.
+    """
+    if genomes is None:
+        return [str(n) for n in names]
+    out = []
+    for name, genome in zip(names, genomes, strict=True):
+        name, genome = str(name), str(genome)
+        if genome and name.startswith(genome + "_"):
+            name = name[len(genome) :].lstrip("_")
+        out.append(name)
+    return out
+
+
 def flag_genes(
     adata: ad.AnnData, patterns: dict[str, str], *, symbols: str | None = None
 ) -> dict[str, int]:
     """Add a boolean ``var`` column per gene set (``mt``, ``ribo``, ``hb``), in place.
+
+    A gene is in a set when its name (without a genome prefix, :func:`bare_names`) matches
+    the set's regex, or when its Ensembl id (in ``var_names``, ``var["gene_ids"]`` or the
+    symbols; version and genome prefix stripped) is one of the set's known ids
+    (:data:`scingest.gene_ids.KNOWN_IDS`): inputs that name genes by id only get their
+    mito genes too.
 
     Parameters
     ----------
@@ -86,12 +132,32 @@ def flag_genes(
     -------
     Gene set -> how many genes it flags.
     """
-    names = pd.Index(adata.var[symbols] if symbols else adata.var_names).astype(str)
+    from .gene_ids import KNOWN_IDS
+
+    var = adata.var
+    genomes = var[GENOME].astype(str).tolist() if GENOME in var.columns else None
+    names = bare_names(var[symbols] if symbols else adata.var_names, genomes)
+    candidates = [bare_names(adata.var_names, genomes)]
+    for column in ("gene_ids", "gene_symbols"):
+        if column in var.columns:
+            candidates.append(bare_names(var[column], genomes))
+    ids = [
+        {m.group(1) for name in names_of_gene if (m := _ENSEMBL_ID.match(name))}
+        for names_of_gene in zip(*candidates, strict=True)
+    ]
     counts = {}
     for key, pattern in patterns.items():
         regex = re.compile(pattern)  # not str.contains: it warns on capturing groups
-        flags = np.fromiter((bool(regex.search(n)) for n in names), dtype=bool, count=len(names))
-        adata.var[key] = flags
+        known = KNOWN_IDS.get(key, frozenset())
+        flags = np.fromiter(
+            (
+                bool(regex.search(n)) or not known.isdisjoint(i)
+                for n, i in zip(names, ids, strict=True)
+            ),
+            dtype=bool,
+            count=len(names),
+        )
+        var[key] = flags
         counts[key] = int(flags.sum())
     return counts
 
@@ -279,18 +345,18 @@ def _qc_sums(data, indices, indptr, n_cols, bits, n_sets, top):  # pragma: no co
 #: Outlier flags written to ``obs``, the QC metric each one looks at, and whether the MAD
 #: test is two-sided (``both``) or only flags high values (``upper``).
 OUTLIER_METRICS: dict[str, tuple[str, str]] = {
-    "outlier_counts": ("log1p_total_counts", "both"),
-    "outlier_genes": ("log1p_n_genes_by_counts", "both"),
+    "outlier_counts": ("total_counts", "both"),
+    "outlier_genes": ("n_genes_by_counts", "both"),
     "outlier_top20": (TOP20, "both"),
     "outlier_mt": ("pct_counts_mt", "upper"),
 }
+#: The flags whose MAD limits are taken on the log scale (``log1p`` of the metric, as
+#: scanpy's ``log1p_*`` columns), their limits reported back on the metric's own scale.
+LOG_SCALE = frozenset({"outlier_counts", "outlier_genes"})
 #: The linear-scale metric each flag's thresholds are reported (and plotted) on.
-THRESHOLD_METRICS = {
-    "outlier_counts": "total_counts",
-    "outlier_genes": "n_genes_by_counts",
-    "outlier_top20": TOP20,
-    "outlier_mt": "pct_counts_mt",
-}
+THRESHOLD_METRICS = {flag: metric for flag, (metric, _) in OUTLIER_METRICS.items()}
+#: The gene set each flag's metric needs; without a gene of it the metric is not measured.
+FLAG_GENE_SET: dict[str, str] = {"outlier_mt": "mt"}
 
 #: The % mito limit that MADs give is never below this (a floor; ``qc_max_pct_mt`` still caps
 #: it). See :func:`flag_outliers` for why.
@@ -298,16 +364,27 @@ MIN_LIMIT_PCT_MT = 2.0
 #: MeanAD x this is on the scale of the MAD for normal data (0.6745 / 0.7979): the fallback
 #: of the modified z-score (Iglewicz and Hoaglin) when the MAD is 0.
 MEANAD_TO_MAD = 0.8453
+#: Fewer cells with counts than this give no MAD limits (the hard limits still apply): the
+#: MAD of fewer values says little about a sample's spread (of 9 cells it rests on 5).
+MIN_CELLS_MAD = 10
+#: A value this close to a MAD limit (relative to the limit, at least 1 absolute) counts
+#: as on it, not beyond it: with integer counts and a whole number of MADs a limit often
+#: falls exactly on a cell's value, and which side the last bit of ``log1p`` lands on differs
+#: between maths libraries (numpy's and C's ``log1p`` differ by a bit here and there).
+LIMIT_SLACK = 1e-9
+#: The limits recorded for a metric that could not be measured (no gene of its set).
+NOT_MEASURED = [float("nan"), float("nan")]
 
 
 def robust_spread(values: np.ndarray) -> tuple[float, float, bool]:
-    """Median, spread and whether the MAD was degenerate, of ``values``.
+    """Median, spread and whether the MAD was degenerate, of the finite ``values``.
 
     The spread is the unscaled median absolute deviation (MAD). When it is 0 (more than half
     the cells share one value, e.g. single-nucleus data where most nuclei have no mito
     counts) it is replaced by :data:`MEANAD_TO_MAD` times the mean absolute deviation from
     the median, which is on the MAD's scale for normal data and is 0 only when every value
-    is equal: so a number of MADs still moves the limit.
+    is equal: so a number of MADs still moves the limit. NaN and infinite values (the %
+    metrics of a cell without counts) take no part.
 
     Parameters
     ----------
@@ -317,13 +394,14 @@ def robust_spread(values: np.ndarray) -> tuple[float, float, bool]:
     Returns
     -------
     median
-        The median (0 for no values).
+        The median (0 for no finite values).
     spread
         The MAD, or its replacement.
     degenerate
-        True when the MAD was 0 (or there were no values).
+        True when the MAD was 0 (or there were no finite values).
     """
     values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
     if values.size == 0:
         return 0.0, 0.0, True
     median = float(np.median(values))
@@ -335,7 +413,7 @@ def robust_spread(values: np.ndarray) -> tuple[float, float, bool]:
 
 
 def mad_limits(values: np.ndarray, nmads: float, *, side: str = "both") -> tuple[float, float]:
-    """``median -/+ nmads * MAD`` of ``values`` (unscaled median absolute deviation).
+    """``median -/+ nmads * MAD`` of the finite ``values`` (unscaled MAD).
 
     With a MAD of 0 the spread of :func:`robust_spread` (mean absolute deviation) is used;
     when every value is equal the limits are the median itself.
@@ -361,10 +439,11 @@ def mad_limits(values: np.ndarray, nmads: float, *, side: str = "both") -> tuple
 def _pct_top20(adata: ad.AnnData) -> np.ndarray:
     """% of each cell's counts in its 20 most expressed genes, for metrics computed without
     that size; 100 with 20 genes or fewer (a cell's 20 most expressed genes then hold all
-    its counts)."""
-    if adata.n_vars <= 20:
-        return np.full(adata.n_obs, 100.0)
+    its counts), NaN for a cell without counts (as scanpy's % metrics)."""
     x = _csr(adata.X)
+    if adata.n_vars <= 20:
+        total = np.asarray(x.sum(axis=1), dtype=np.float64).ravel()
+        return _percent(total, total)
     sums = qc_sums(x, [], np.array([20], dtype=np.int64))
     total = sums.totals.astype(_sum_dtype(x.dtype)).astype(np.float64)
     return _percent(sums.top_sums[:, 0], total)
@@ -383,13 +462,26 @@ def flag_outliers(
 ) -> dict[str, list[float]]:
     """Flag outlier cells in ``obs``, in place, without removing any.
 
-    Adds boolean ``obs`` columns ``outlier_counts`` (``log1p_total_counts`` beyond
-    ``nmads`` MADs of the sample's median, or outside ``min_counts``/``max_counts``),
-    ``outlier_genes`` (the same for ``log1p_n_genes_by_counts``, ``min_genes``/``max_genes``),
-    ``outlier_top20`` (``pct_counts_in_top_20_genes`` beyond ``nmads`` MADs), ``outlier_mt``
-    (``pct_counts_mt`` above ``nmads_mt`` MADs, or above ``max_pct_mt``) and ``qc_pass``
-    (no flag). Needs the metrics of :func:`compute_qc_metrics`; ``None`` leaves a hard
-    limit out, and ``nmads``/``nmads_mt`` ``None`` leave the MAD limits out.
+    Adds boolean ``obs`` columns ``outlier_counts``, ``outlier_genes``, ``outlier_top20``,
+    ``outlier_mt`` and ``qc_pass`` (no flag). Needs the metrics of
+    :func:`compute_qc_metrics` and the ``var`` flags of :func:`flag_genes`. The rules (the
+    README's "QC: flags, not deletions" states the same):
+
+    1. A cell without counts (``total_counts`` 0) is flagged ``outlier_counts`` and
+       ``outlier_genes`` and never passes; it takes no part in any limit (its % metrics are
+       NaN, as scanpy gives them).
+    2. MAD limits: over the other cells, the median ``m`` and the unscaled median absolute
+       deviation ``d`` of the metric (of its finite values); a cell is flagged beyond
+       ``m -/+ n x d``, ``n`` = ``nmads`` (``nmads_mt`` for % mito, upper side only). Total
+       counts and genes are taken on the log scale (``log1p``), the % metrics as they are.
+       A cell whose value equals the median is therefore never flagged by a MAD limit.
+    3. With fewer than :data:`MIN_CELLS_MAD` cells with counts there are no MAD limits
+       (said in the log): the hard limits alone decide.
+    4. Hard limits always apply: ``total_counts`` below ``min_counts`` or above
+       ``max_counts``, ``n_genes_by_counts`` below ``min_genes`` or above ``max_genes``,
+       ``pct_counts_mt`` above ``max_pct_mt``.
+    5. When the sample has no gene of the ``mt`` set, % mito is not measured:
+       ``outlier_mt`` is never set and its limits are recorded as :data:`NOT_MEASURED`.
 
     **Degenerate distributions.** The MAD of a metric that most cells share is 0 (single
     nuclei: most have no mito count at all, the median and the MAD of % mito are 0), and
@@ -422,9 +514,9 @@ def flag_outliers(
 
     Returns
     -------
-    For each flag, the ``[lower, upper]`` limits it applied on the linear metric of
-    :data:`THRESHOLD_METRICS` (``-inf``/``inf`` where there is none): a cell is flagged
-    when its value is below ``lower`` or above ``upper``.
+    For each flag, the ``[lower, upper]`` limits it applied on the metric of
+    :data:`THRESHOLD_METRICS` (``-inf``/``inf`` where there is none;
+    :data:`NOT_MEASURED` for a metric not measured).
 
     Raises
     ------
@@ -443,31 +535,40 @@ def flag_outliers(
         "outlier_top20": (None, None),
         "outlier_mt": (None, max_pct_mt),
     }
+    empty = obs["total_counts"].to_numpy(dtype=np.float64) == 0
+    n_counted = int((~empty).sum())
+    use_mads = n_counted >= MIN_CELLS_MAD
+    if not use_mads and (nmads is not None or nmads_mt is not None):
+        logger.warning(
+            "%d cell(s) with counts are too few for MAD limits (at least %d): only the hard "
+            "limits flag cells (qc_min_counts, qc_max_counts, qc_min_genes, qc_max_genes, "
+            "qc_max_pct_mt)",
+            n_counted,
+            MIN_CELLS_MAD,
+        )
+    if empty.any():
+        logger.warning(
+            "%d cell(s) without counts: flagged outlier_counts and outlier_genes, and left "
+            "out of every limit",
+            int(empty.sum()),
+        )
     limits: dict[str, list[float]] = {}
     for flag, (metric, side) in OUTLIER_METRICS.items():
-        n = nmads_mt if flag == "outlier_mt" else nmads
+        gene_set = FLAG_GENE_SET.get(flag)
+        if gene_set in adata.var and not adata.var[gene_set].any():
+            obs[flag] = np.zeros(adata.n_obs, dtype=bool)
+            limits[flag] = list(NOT_MEASURED)
+            continue
+        values = obs[metric].to_numpy(dtype=np.float64)
+        scaled = np.log1p(values) if flag in LOG_SCALE else values
+        flagged = np.zeros(adata.n_obs, dtype=bool)
         lower, upper = -np.inf, np.inf
-        if n is not None:
-            median, spread, degenerate = robust_spread(obs[metric].to_numpy())
-            lower = median - n * spread if side == "both" else -np.inf
-            upper = median + n * spread
-            if metric.startswith("log1p_"):
-                lower, upper = float(np.expm1(lower)), float(np.expm1(upper))
-            if degenerate:
-                logger.warning(
-                    "%s: the MAD of %s is 0 (median %.4g, a degenerate distribution): its "
-                    "limits use %g x the mean absolute deviation instead (%s MADs: %.4g to "
-                    "%.4g on %s)",
-                    flag,
-                    metric,
-                    median,
-                    MEANAD_TO_MAD,
-                    f"{n:g}",
-                    lower,
-                    upper,
-                    THRESHOLD_METRICS[flag],
-                )
-            if flag == "outlier_mt" and upper < MIN_LIMIT_PCT_MT:
+        n = nmads_mt if flag == "outlier_mt" else nmads
+        if n is not None and use_mads:
+            median, spread, degenerate = robust_spread(scaled[~empty])
+            low = median - n * spread if side == "both" else -np.inf
+            high = median + n * spread
+            if flag == "outlier_mt" and high < MIN_LIMIT_PCT_MT:
                 logger.log(
                     logging.WARNING if degenerate else logging.INFO,
                     "outlier_mt: %s MADs above the median %% mito (%.4g, MAD %.4g%s) give "
@@ -477,17 +578,41 @@ def flag_outliers(
                     median,
                     spread,
                     ", degenerate" if degenerate else "",
-                    upper,
+                    high,
                     MIN_LIMIT_PCT_MT,
                 )
-                upper = MIN_LIMIT_PCT_MT
+                high = MIN_LIMIT_PCT_MT
+            slack = LIMIT_SLACK * max(1.0, abs(low) if np.isfinite(low) else 0.0, abs(high))
+            with np.errstate(invalid="ignore"):
+                flagged |= (scaled < low - slack) | (scaled > high + slack)
+            if flag in LOG_SCALE:
+                low, high = float(np.expm1(low)), float(np.expm1(high))
+            lower, upper = low, high
+            if degenerate:
+                logger.warning(
+                    "%s: the MAD of %s is 0 (median %.4g, a degenerate distribution): its "
+                    "limits use %g x the mean absolute deviation instead (%s MADs: %.4g to "
+                    "%.4g on %s)",
+                    flag,
+                    f"log1p({metric})" if flag in LOG_SCALE else metric,
+                    median,
+                    MEANAD_TO_MAD,
+                    f"{n:g}",
+                    lower,
+                    upper,
+                    metric,
+                )
         hard_lower, hard_upper = hard[flag]
-        if hard_lower is not None:
-            lower = max(lower, float(hard_lower))
-        if hard_upper is not None:
-            upper = min(upper, float(hard_upper))
-        values = obs[THRESHOLD_METRICS[flag]].to_numpy(dtype=np.float64)
-        obs[flag] = (values < lower) | (values > upper)
+        with np.errstate(invalid="ignore"):
+            if hard_lower is not None:
+                flagged |= values < float(hard_lower)
+                lower = max(lower, float(hard_lower))
+            if hard_upper is not None:
+                flagged |= values > float(hard_upper)
+                upper = min(upper, float(hard_upper))
+        if flag in LOG_SCALE:
+            flagged |= empty
+        obs[flag] = flagged
         limits[flag] = [float(lower), float(upper)]
     obs[QC_PASS] = ~obs[list(OUTLIER_METRICS)].any(axis=1)
     return limits

@@ -25,6 +25,11 @@ LIMIT_COLUMNS = {
 }
 #: Only with ``doublets: scrublet``: the doublet-score threshold scrublet chose.
 DOUBLET_LIMIT_COLUMN = "limit_doublet_score"
+#: What the written table says for a metric (or its limits) not measured: no gene of its
+#: set (% mito without mito genes), or no cell with counts.
+NOT_MEASURED = "not measured"
+#: What the written table says where a flag has no limit on that side.
+NO_LIMIT = "none"
 #: The per-gene QC metric the table reads from ``var`` (genes detected: those above 0).
 N_CELLS = "n_cells_by_counts"
 
@@ -63,14 +68,15 @@ def sample_row(
     -------
     Column name -> value, the columns of :func:`qc_summary`.
     """
+    mt_measured = not np.isnan(thresholds.get("outlier_mt", [0.0, 0.0])).all()
     row: dict[str, Any] = {
         "sample": sample,
         "cells": len(obs),
         "genes": len(var),
         "genes_detected": int((var[N_CELLS] > 0).sum()),
-        "median_total_counts": float(np.median(obs["total_counts"])),
-        "median_genes_by_counts": float(np.median(obs["n_genes_by_counts"])),
-        "median_pct_counts_mt": float(np.median(obs["pct_counts_mt"])),
+        "median_total_counts": _median(obs["total_counts"]),
+        "median_genes_by_counts": _median(obs["n_genes_by_counts"]),
+        "median_pct_counts_mt": _median(obs["pct_counts_mt"]) if mt_measured else np.nan,
     }
     for flag in OUTLIER_METRICS:
         row[f"cells_{flag}"] = int(obs[flag].sum())
@@ -84,6 +90,14 @@ def sample_row(
     if "doublet" in thresholds:
         row[DOUBLET_LIMIT_COLUMN] = float(thresholds["doublet"][1])
     return row
+
+
+def _median(values: pd.Series) -> float:
+    """The median of the finite values (a cell without counts has no % values); NaN when
+    there are none."""
+    finite = values.to_numpy(dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    return float(np.median(finite)) if len(finite) else np.nan
 
 
 def qc_summary(
@@ -106,7 +120,9 @@ def qc_summary(
     One row per sample: cells, genes, genes detected, median QC figures per cell, cells
     flagged by each criterion (``cells_outlier_*``, and ``cells_doublet`` with doublet
     detection), cells flagged by any (``cells_flagged``) and passing, and the limits the
-    flags applied (``limit_*``; empty where there is none).
+    flags applied (``limit_*``): ``-inf``/``inf`` where there is none, NaN where the
+    metric was not measured (no gene of its set, or no cell with counts), which
+    :func:`write_qc_summary` writes as :data:`NO_LIMIT` and :data:`NOT_MEASURED`.
 
     Raises
     ------
@@ -119,10 +135,22 @@ def qc_summary(
         with h5py.File(path, "r") as f:  # the one var column the row needs
             var = pd.DataFrame({N_CELLS: read_elem(f["var"][N_CELLS])})
         rows.append(sample_row(sample, obs[sample], var, limits[sample]))
-    table = pd.DataFrame(rows)
-    limit_columns = [c for c in (*LIMIT_COLUMNS, DOUBLET_LIMIT_COLUMN) if c in table.columns]
-    table[limit_columns] = table[limit_columns].replace([np.inf, -np.inf], np.nan)
-    return table
+    return pd.DataFrame(rows)
+
+
+def _as_text(table: pd.DataFrame) -> pd.DataFrame:
+    """The table as written: numbers with 4 significant digits, :data:`NO_LIMIT` for an
+    infinite limit and :data:`NOT_MEASURED` for NaN, so that no cell is blank."""
+    out = table.copy()
+    for column in out.columns:
+        values = out[column]
+        if values.dtype.kind != "f":
+            continue
+        out[column] = [
+            NOT_MEASURED if np.isnan(v) else NO_LIMIT if np.isinf(v) else f"{v:.4g}"
+            for v in values.to_numpy()
+        ]
+    return out
 
 
 def write_qc_summary(
@@ -151,10 +179,11 @@ def write_qc_summary(
     The table, as :func:`qc_summary`.
     """
     table = qc_summary(checkpoints, loaded=loaded)
+    text = _as_text(table)
     with atomic_path(out) as tmp:
-        table.to_csv(tmp, sep="\t", index=False, float_format="%.4g")
+        text.to_csv(tmp, sep="\t", index=False)
     if multiqc is not None:
         with atomic_path(multiqc) as tmp, open(tmp, "w", encoding="utf-8") as fh:
             fh.write(MULTIQC_HEADER)
-            table.to_csv(fh, sep="\t", index=False, float_format="%.4g")
+            text.to_csv(fh, sep="\t", index=False)
     return table

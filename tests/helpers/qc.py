@@ -1,8 +1,13 @@
-"""Data for the QC tests, made by the tests: single nuclei and cells with planted doublets."""
+"""Data for the QC tests, made by the tests (single nuclei, cells with planted doublets), and
+the README's QC rules re-derived naively, the oracle of the flags (:func:`reference_flags`)."""
 
 from __future__ import annotations
 
+import math
+import statistics
+
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from scingest.synthetic import barcodes, gene_names
@@ -53,3 +58,69 @@ def doublet_counts(
         a, b = rng.choice(3, 2, replace=False)
         counts[i] = rng.multinomial(lib[i], types[a]) + rng.multinomial(lib[i], types[b])
     return genes, cells, sp.csr_matrix(counts.astype(np.int32)), np.sort(doublets)
+
+
+#: The README: "Fewer than 10 cells with counts give no MAD limits".
+README_MIN_CELLS = 10
+#: The README: "a MAD of 0 is replaced by 0.8453 x the mean absolute deviation".
+README_MEANAD = 0.8453
+#: The README: "the % mito limit from MADs is never below 2%".
+README_MT_FLOOR = 2.0
+#: The README: "a value within 1e-9 of a MAD limit (relative, at least 1e-9) is on it".
+README_SLACK = 1e-9
+
+
+def _median_and_spread(values: list[float]) -> tuple[float, float]:
+    median = statistics.median(values)
+    mad = statistics.median([abs(v - median) for v in values])
+    if mad == 0:
+        mad = README_MEANAD * (math.fsum(abs(v - median) for v in values) / len(values))
+    return median, mad
+
+
+def reference_flags(obs: pd.DataFrame, params: dict, mito_genes: int) -> dict[str, list[bool]]:
+    """Each cell's flags from the README's rules, cell by cell."""
+    n = len(obs)
+    total = [float(v) for v in obs["total_counts"]]
+    genes = [float(v) for v in obs["n_genes_by_counts"]]
+    top20 = [float(v) for v in obs["pct_counts_in_top_20_genes"]]
+    mito = [float(v) for v in obs["pct_counts_mt"]]
+    counted = [t > 0 for t in total]
+    use_mads = sum(counted) >= README_MIN_CELLS
+    # (values to judge, the scale the MADs are taken on, nmads, sides, hard lower, hard upper)
+    rules = {
+        "outlier_counts": (total, "log", params["nmads"], "both", "min_counts", "max_counts"),
+        "outlier_genes": (genes, "log", params["nmads"], "both", "min_genes", "max_genes"),
+        "outlier_top20": (top20, "linear", params["nmads"], "both", None, None),
+        "outlier_mt": (mito, "linear", params["nmads_mt"], "upper", None, "max_pct_mt"),
+    }
+    flags = {}
+    for flag, (values, scale, nmads, side, hard_low, hard_high) in rules.items():
+        cell_flags = [False] * n
+        if flag == "outlier_mt" and mito_genes == 0:
+            flags[flag] = cell_flags  # % mito not measured
+            continue
+        on_scale = [math.log1p(v) if scale == "log" else v for v in values]
+        if use_mads and nmads is not None:
+            pool = [v for v, c in zip(on_scale, counted, strict=True) if c and math.isfinite(v)]
+            median, spread = _median_and_spread(pool)
+            low = median - nmads * spread if side == "both" else -math.inf
+            high = median + nmads * spread
+            if flag == "outlier_mt":
+                high = max(high, README_MT_FLOOR)
+            slack = README_SLACK * max(1, abs(low) if math.isfinite(low) else 0, abs(high))
+            for i, v in enumerate(on_scale):
+                if math.isfinite(v) and (v < low - slack or v > high + slack):
+                    cell_flags[i] = True
+        for i, v in enumerate(values):
+            low_limit = params.get(hard_low) if hard_low else None
+            high_limit = params.get(hard_high) if hard_high else None
+            if low_limit is not None and v < low_limit:
+                cell_flags[i] = True
+            if high_limit is not None and v > high_limit:
+                cell_flags[i] = True
+            if scale == "log" and not counted[i]:
+                cell_flags[i] = True  # a cell without counts never passes
+        flags[flag] = cell_flags
+    flags["qc_pass"] = [not any(flags[f][i] for f in rules) for i in range(n)]
+    return flags
