@@ -31,6 +31,7 @@ from .qc import (
     gene_set_patterns,
 )
 from .readers import read_counts
+from .readers._features import GENOME
 
 logger = logging.getLogger(__name__)
 
@@ -147,16 +148,30 @@ def build_sample(
             obs[key] = pd.Categorical([None] * adata.n_obs, categories=pd.Index([], dtype=object))
         else:
             obs[key] = pd.Categorical([value] * adata.n_obs) if isinstance(value, str) else value
+    for key, values in input_obs_columns(adata.obs, taken=set(obs.columns), path=path).items():
+        obs[key] = values
     adata.obs = obs
     adata.layers[COUNTS_LAYER] = adata.X.copy()
 
-    patterns = gene_set_patterns(organism, overrides=gene_set_regex)
+    genomes = adata.var[GENOME].unique() if GENOME in adata.var.columns else []
+    patterns = gene_set_patterns(
+        organism, overrides=gene_set_regex, several_genomes=len(genomes) > 1
+    )
+    if len(genomes) > 1:
+        logger.info(
+            "%s: genes of %d genomes (%s): the gene sets take every organism's names",
+            path,
+            len(genomes),
+            ", ".join(map(str, genomes)),
+        )
     symbols = "gene_symbols" if "gene_symbols" in adata.var.columns else None
     flagged = flag_genes(adata, patterns, symbols=symbols)
     if flagged["mt"] == 0:
         logger.warning(
-            "%s: no gene matches the mitochondrial pattern %r (organism %s): pct_counts_mt "
-            "will be 0; check organism or mito_regex",
+            "%s: no gene matches the mitochondrial pattern %r (organism %s) or is one of the "
+            "13 mitochondrial genes' Ensembl ids (human, mouse): %% mito is not measured (0 in "
+            "pct_counts_mt, 'not measured' in the QC summary and plots); check organism or "
+            "mito_regex",
             path,
             patterns["mt"],
             organism,
@@ -203,6 +218,56 @@ def build_sample(
         int(adata.obs[QC_PASS].sum()),
     )
     return adata
+
+
+#: The prefix of an input's own obs column whose name scingest writes itself.
+INPUT_PREFIX = "input_"
+
+
+def input_obs_columns(
+    columns: pd.DataFrame, *, taken: set[str], path: str | PathLike[str]
+) -> dict[str, Any]:
+    """An input's own obs columns (an h5ad's cell types, donors, earlier QC), as the
+    checkpoint keeps them.
+
+    A name the workflow writes itself (``total_counts``, ``sample``, ``qc_pass``, ...) or
+    the sheet's metadata takes gets :data:`INPUT_PREFIX` (``input_total_counts``); ``/``
+    (a group path in h5ad) becomes ``_``; dates become ISO text (h5ad stores no dates). The
+    log says what was kept and renamed.
+
+    Parameters
+    ----------
+    columns
+        The input's obs columns, one row per cell.
+    taken
+        The obs names already given (sample, barcode, the sheet's metadata).
+    path
+        The input, named in the log.
+
+    Returns
+    -------
+    New name -> values.
+    """
+    kept: dict[str, Any] = {}
+    renamed = []
+    for name in columns.columns:
+        new = str(name).replace("/", "_")
+        while new in taken or new in kept or is_reserved_column(new):
+            new = INPUT_PREFIX + new
+        if new != name:
+            renamed.append(f"{name} -> {new}")
+        values = columns[name]
+        if pd.api.types.is_datetime64_any_dtype(values.dtype):
+            values = values.dt.strftime("%Y-%m-%dT%H:%M:%S").astype(object)
+        kept[new] = values.to_numpy() if values.dtype.kind in "biuf" else values.array
+    if kept:
+        logger.info(
+            "%s: kept the input's own obs column(s) %s%s",
+            path,
+            ", ".join(kept),
+            f" (renamed, as scingest writes these names: {', '.join(renamed)})" if renamed else "",
+        )
+    return kept
 
 
 def _provenance(path: str | PathLike[str], format: str, genome: str | None) -> dict[str, list]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import warnings
 from pathlib import Path
 
 import anndata as ad
@@ -171,16 +172,35 @@ def test_var_names_by_gene_ids_needs_ids(tmp_path):
 
 
 def test_genome_choice_in_h5(tmp_path):
+    """A multi-genome .h5 gives every genome's genes by default (as its 10x folder does),
+    each gene's genome in var; ``genome`` picks one. scanpy's reader is the oracle."""
+    import scanpy as sc
+
     v2 = write_10x_h5(tmp_path / "v2.h5", CELLS, version=2, genomes=("hg19", "mm10"))
-    with pytest.raises(ScingestError, match=r"several genomes \(hg19, mm10\).*config genome"):
-        read_counts(v2)
-    check_counts(read_counts(v2, genome="mm10"))
+    both = read_counts(v2, other_features="obsm")
+    with warnings.catch_warnings():  # the fixture repeats a gene name, as real files do
+        warnings.filterwarnings("ignore", "Variable names are not unique", UserWarning)
+        parts = [sc.read_10x_h5(v2, genome=g, gex_only=False) for g in ("hg19", "mm10")]
+    gex = [
+        p[:, p.var["feature_types"] == "Gene Expression"] if "feature_types" in p.var else p
+        for p in parts
+    ]
+    np.testing.assert_array_equal(both.X.toarray(), np.hstack([p.X.toarray() for p in gex]))
+    assert both.var["genome"].tolist() == ["hg19"] * gex[0].n_vars + ["mm10"] * gex[1].n_vars
+    assert both.var["gene_ids"].tolist() == [*gex[0].var["gene_ids"], *gex[1].var["gene_ids"]]
+    mouse = read_counts(v2, genome="mm10")
+    check_counts(mouse)
+    assert "genome" not in mouse.var.columns
     with pytest.raises(ScingestError, match="genome 'GRCm39' is not in this file"):
         read_counts(v2, genome="GRCm39")
 
     v3 = write_10x_h5(tmp_path / "v3.h5", CELLS, version=3, genomes=("GRCh38", "mm10"))
-    with pytest.raises(ScingestError, match="several genomes"):
-        read_counts(v3)
+    both = read_counts(v3, other_features="obsm")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Variable names are not unique", UserWarning)
+        theirs = sc.read_10x_h5(v3, gex_only=True)
+    np.testing.assert_array_equal(both.X.toarray(), theirs.X.toarray())
+    assert both.var["genome"].tolist() == theirs.var["genome"].tolist()
     human = read_counts(v3, genome="GRCh38")
     assert human.n_vars == 20 and human.var["gene_ids"].tolist() == CELLS.ids[:20]
 

@@ -13,7 +13,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from os import PathLike
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,6 +30,8 @@ VarNames = Literal["gene_symbols", "gene_ids"]
 OtherFeatures = Literal["drop", "obsm"]
 
 GENE_EXPRESSION = "Gene Expression"
+#: The ``var`` column naming each gene's genome (several in a "barnyard" reference).
+GENOME = "genome"
 #: obsm keys of the feature types CellRanger writes besides Gene Expression.
 OBSM_KEYS = {
     "Antibody Capture": "protein_counts",
@@ -60,6 +62,9 @@ class RawCounts:
         input has none (then all are genes).
     var
         Further per-feature columns to keep (e.g. ``genome``).
+    obs
+        The input's own per-cell columns (an h5ad's or zarr's ``obs``, a loom's column
+        attributes: a collaborator's cell types, donors, earlier QC), one value per cell.
     """
 
     counts: sp.csr_matrix
@@ -68,6 +73,7 @@ class RawCounts:
     ids: np.ndarray | None = None
     feature_types: np.ndarray | None = None
     var: dict[str, np.ndarray] = field(default_factory=dict)
+    obs: dict[str, Any] = field(default_factory=dict)
 
 
 def check_counts(
@@ -186,6 +192,34 @@ def obsm_key(feature_type: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", feature_type.lower()).strip("_") + "_counts"
 
 
+#: A gene id of a multi-genome CellRanger reference: the genome, ``_`` (one or more), the id.
+_PREFIXED_ID = re.compile(r"^([A-Za-z0-9.-]+?)_+(ENS[A-Z]*G\d{11}(?:\.\d+)?)$")
+
+
+def genome_prefixes(ids: np.ndarray) -> np.ndarray | None:
+    """Each gene's genome, from the prefixes of a multi-genome ("barnyard") reference.
+
+    CellRanger prefixes the ids and names of such a reference with their genome
+    (``GRCh38_ENSG00000198888``, ``mm10___ENSMUSG00000064341``); its ``.h5`` also says so
+    in ``features/genome``, its ``features.tsv.gz`` does not.
+
+    Parameters
+    ----------
+    ids
+        The gene ids.
+
+    Returns
+    -------
+    The genome of each gene when every id carries a prefix and there are at least two;
+    else ``None``.
+    """
+    found = [_PREFIXED_ID.match(i) for i in ids]
+    if not found or not all(found):
+        return None
+    genomes = np.array([m.group(1) for m in found if m is not None])
+    return genomes if len(set(genomes)) > 1 else None
+
+
 def assemble(
     raw: RawCounts,
     path: str | PathLike[str],
@@ -215,7 +249,9 @@ def assemble(
     Returns
     -------
     AnnData with ``X`` the Gene Expression counts (CSR, cells x genes), the barcodes as
-    ``obs_names``, and ``var["feature_types"]`` and ``raw.var``'s columns where present.
+    ``obs_names``, ``raw.obs``'s columns in ``obs``, and ``var["feature_types"]`` and
+    ``raw.var``'s columns where present;
+    ``var["genome"]`` for genes of several genomes (:func:`genome_prefixes`).
 
     Raises
     ------
@@ -277,7 +313,13 @@ def assemble(
         var["feature_types"] = np.asarray(raw.feature_types, dtype=str)[idx]
     for column, values in raw.var.items():
         var[column] = np.asarray(values)[idx]
+    if GENOME not in var.columns and raw.ids is not None:
+        genomes = genome_prefixes(np.asarray(raw.ids, dtype=str)[idx])
+        if genomes is not None:
+            var[GENOME] = genomes
     adata = _anndata(counts, np.asarray(raw.barcodes, dtype=str), index, var=var)
+    for column, values in raw.obs.items():
+        adata.obs[column] = np.asarray(values) if isinstance(values, list) else values
     for key, matrix in obsm.items():
         adata.obsm[key] = matrix
     if names:

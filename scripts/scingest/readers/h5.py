@@ -11,12 +11,17 @@ import logging
 import warnings
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
+import pandas as pd
 
 from ..errors import ScingestError
-from ._features import RawCounts, check_counts
+from ._features import GENOME, RawCounts, check_counts
+
+if TYPE_CHECKING:
+    import anndata as ad
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +39,10 @@ def _layout_error(path: Path, found: str) -> ScingestError:
     )
 
 
-def cellranger_genome(path: str | PathLike[str], *, genome: str | None = None) -> str | None:
-    """Check the layout of a CellRanger .h5 and resolve the genome to read.
+def cellranger_genomes(
+    path: str | PathLike[str], *, genome: str | None = None
+) -> tuple[list[str], bool]:
+    """Check the layout of a CellRanger .h5 and resolve the genomes to read.
 
     Parameters
     ----------
@@ -46,13 +53,17 @@ def cellranger_genome(path: str | PathLike[str], *, genome: str | None = None) -
 
     Returns
     -------
-    The genome to read (None for a v3 file with a single genome and none asked for).
+    genomes
+        ``[genome]`` when one is asked for; else every genome of the file (CellRanger 2:
+        its genome groups; CellRanger 3+: the values of ``features/genome``, empty when it
+        has none).
+    version3
+        Whether the file has CellRanger 3's layout (one ``/matrix``).
 
     Raises
     ------
     ScingestError
-        When the file is not HDF5, not a CellRanger layout, or holds several genomes and
-        ``genome`` does not pick one of them.
+        When the file is not HDF5, not a CellRanger layout, or does not hold ``genome``.
     """
     path = Path(path)
     try:
@@ -63,7 +74,8 @@ def cellranger_genome(path: str | PathLike[str], *, genome: str | None = None) -
             path=path,
         ) from None
     with fh:
-        if "matrix" in fh:
+        version3 = "matrix" in fh
+        if version3:
             group = fh["matrix"]
             missing = [k for k in _V3_DATASETS if k not in group]
             features = group.get("features")
@@ -85,19 +97,30 @@ def cellranger_genome(path: str | PathLike[str], *, genome: str | None = None) -
             )
             if not genomes:
                 raise _layout_error(path, f"top-level keys: {', '.join(fh) or 'none'}")
-            if len(genomes) == 1 and genome is None:
-                return genomes[0]
-    if genome is not None and genome not in genomes:
-        raise ScingestError(
-            f"genome {genome!r} is not in this file: its genomes are {', '.join(genomes)}",
-            path=path,
-        )
-    if genome is None and len(genomes) > 1:
-        raise ScingestError(
-            f"several genomes ({', '.join(genomes)}): set config genome to one of them",
-            path=path,
-        )
-    return genome
+    if genome is not None:
+        if genome not in genomes:
+            raise ScingestError(
+                f"genome {genome!r} is not in this file: its genomes are "
+                f"{', '.join(genomes) or 'not named'}",
+                path=path,
+            )
+        return [genome], version3
+    return genomes, version3
+
+
+def _read_genome(path: str | PathLike[str], genome: str | None) -> ad.AnnData:
+    """scanpy's reading of one genome (``None``: a CellRanger 3+ file whole)."""
+    import scanpy as sc
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".* names are not unique", category=UserWarning)
+        try:
+            adata = sc.read_10x_h5(path, genome=genome, gex_only=False)
+        except (KeyError, ValueError, OSError) as err:
+            raise _layout_error(Path(path), f"scanpy could not read it: {err}") from None
+    if genome is not None and GENOME not in adata.var.columns:
+        adata.var[GENOME] = genome  # CellRanger 2: the genome is the group's name
+    return adata
 
 
 def read_tenx_h5(
@@ -107,44 +130,68 @@ def read_tenx_h5(
     dtype: str = "float32",
     allow_non_integer: bool = False,
 ) -> RawCounts:
-    """Read a CellRanger v2 or v3 .h5 file (one genome: ``genome``, or the only one).
+    """Read a CellRanger v2 or v3 .h5 file: every genome, or the one ``genome`` names.
+
+    A multi-genome ("barnyard") file gives the genes of every genome, as the 10x folder of
+    the same run does, with each gene's genome in ``var["genome"]``. CellRanger 2 stores
+    each genome as a group of its own: their genes are joined side by side, cells matched
+    by barcode (a barcode missing from a genome's group has no counts there).
 
     Parameters
     ----------
     path
         The ``.h5`` file.
     genome
-        The genome to read, when there are several.
+        Read only this genome.
     dtype, allow_non_integer
         As for :func:`scingest.readers.read_counts`.
 
     Returns
     -------
-    The counts (cells x features), barcodes, symbols, ids and feature types.
+    The counts (cells x features), barcodes, symbols, ids, feature types and, of a
+    multi-genome file, each gene's genome.
 
     Raises
     ------
     ScingestError
-        As :func:`cellranger_genome`, and for values that are not counts.
+        As :func:`cellranger_genomes`, and for values that are not counts.
     """
-    import scanpy as sc
+    import scipy.sparse as sp
 
-    genome = cellranger_genome(path, genome=genome)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".* names are not unique", category=UserWarning)
-        try:
-            adata = sc.read_10x_h5(path, genome=genome, gex_only=False)
-        except (KeyError, ValueError, OSError) as err:
-            raise _layout_error(Path(path), f"scanpy could not read it: {err}") from None
-    var = adata.var
-    if genome is not None:
-        logger.info("%s: genome %s", path, genome)
+    genomes, version3 = cellranger_genomes(path, genome=genome)
+    # CellRanger 3+ stores one matrix, of which scanpy selects the genome's features itself
+    parts = [_read_genome(path, g) for g in ([genome] if version3 else genomes)]
+    if genome is not None or len(genomes) == 1:
+        logger.info("%s: genome %s", path, genomes[0])
+    elif len(genomes) > 1:
+        logger.info("%s: genes of %d genomes: %s", path, len(genomes), ", ".join(genomes))
+    barcodes = pd.Index(parts[0].obs_names)
+    for part in parts[1:]:
+        barcodes = barcodes.append(pd.Index(part.obs_names).difference(barcodes, sort=False))
+    blocks = []
+    for part in parts:
+        rows = barcodes.get_indexer(part.obs_names)
+        x = sp.csr_matrix(part.X)
+        if not np.array_equal(rows, np.arange(len(barcodes))):
+            x = (
+                sp.csr_matrix(
+                    (np.ones(len(rows)), (rows, np.arange(len(rows)))),
+                    shape=(len(barcodes), len(rows)),
+                ).astype(x.dtype)
+                @ x
+            )
+        blocks.append(x)
+    counts = sp.hstack(blocks, format="csr") if len(blocks) > 1 else blocks[0]
+    var = pd.concat([part.var for part in parts])
+    names = np.concatenate([part.var_names.to_numpy(dtype=str) for part in parts])
     return RawCounts(
-        counts=check_counts(adata.X, path, dtype=dtype, allow_non_integer=allow_non_integer),
-        barcodes=adata.obs_names.to_numpy(dtype=str),
-        symbols=adata.var_names.to_numpy(dtype=str),
+        counts=check_counts(counts, path, dtype=dtype, allow_non_integer=allow_non_integer),
+        barcodes=barcodes.to_numpy(dtype=str),
+        symbols=names,
         ids=var["gene_ids"].to_numpy(dtype=str) if "gene_ids" in var.columns else None,
         feature_types=(
             var["feature_types"].to_numpy(dtype=str) if "feature_types" in var.columns else None
         ),
+        # only of a multi-genome file: a one-genome sample reads the same from every format
+        var={GENOME: var[GENOME].to_numpy(dtype=str)} if len(genomes) > 1 else {},
     )

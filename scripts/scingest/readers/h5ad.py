@@ -1,8 +1,10 @@
 """AnnData input (``.h5ad``): raw counts from ``X`` or a named layer.
 
-Only the counts, the barcodes (``obs_names``) and the gene names, ids and feature types
-are taken; the file's other obs and var columns (earlier QC, embeddings) are left behind,
-so the checkpoint is built from the counts exactly as for any other format.
+The counts, the barcodes (``obs_names``), the gene names, ids and feature types, and the
+file's ``obs`` columns (a collaborator's cell types, donors, earlier QC: kept in the
+checkpoint, renamed where they would take a name scingest writes) are taken; its other
+``var`` columns, embeddings and graphs are left behind, so the checkpoint's QC is computed
+from the counts exactly as for any other format.
 """
 
 from __future__ import annotations
@@ -138,6 +140,7 @@ def counts_of(
         symbols=symbols,
         ids=ids,
         feature_types=types,
+        obs={str(c): adata.obs[c].array for c in adata.obs.columns},
     )
 
 

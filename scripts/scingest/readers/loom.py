@@ -115,6 +115,12 @@ def read_loom(
         ids = _strings(rows[id_key]) if id_key is not None else None
         symbols = _strings(rows[gene_key]) if gene_key is not None else ids
         barcodes = _strings(cols[cell_key])
+        obs = {}  # the other column attributes, one value per cell (e.g. ClusterName)
+        for key in cols:
+            values = cols[key]
+            if key == cell_key or values.ndim != 1 or len(values) != len(barcodes):
+                continue
+            obs[key] = _strings(values) if values.dtype.kind in "OSU" else values[()]
         matrix = fh["matrix"]
         if matrix.shape != (len(symbols), len(barcodes)):
             raise ScingestError(
@@ -145,5 +151,5 @@ def read_loom(
                 path,
                 ", ".join(names),
             )
-    raw = RawCounts(counts=counts, barcodes=barcodes, symbols=symbols, ids=ids)
+    raw = RawCounts(counts=counts, barcodes=barcodes, symbols=symbols, ids=ids, obs=obs)
     return raw, kept
