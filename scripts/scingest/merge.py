@@ -94,8 +94,14 @@ def combine_genes(genes: pd.Index | None, other: pd.Index, *, join: Join) -> pd.
 
 
 class VarMerger:
-    """Merge ``var`` tables one sample at a time: keep a column where every sample that has
-    a gene agrees on its value (a gene absent from a sample does not count as disagreement).
+    """Merge ``var`` tables one sample at a time.
+
+    A column is kept where every sample that has a gene agrees on its value (a gene absent
+    from a sample does not count as disagreement). A gene *annotation* (a text column:
+    symbols, ids, feature types, genome) is kept even where samples disagree on some genes
+    (a symbol renamed between reference versions), with the first sample's value and a
+    warning naming the genes; other columns that disagree (per-sample metrics such as
+    ``n_cells_by_counts``) are left out, and :attr:`left_out` says why.
 
     Holds one table over the genes seen so far, never one per sample.
     """
@@ -103,6 +109,9 @@ class VarMerger:
     def __init__(self) -> None:
         self._values: pd.DataFrame | None = None
         self._dtypes: dict[str, Any] = {}
+        self._first: str | None = None
+        #: column -> why it is not in the result
+        self.left_out: dict[str, str] = {}
 
     @property
     def columns(self) -> list[str] | None:
@@ -110,56 +119,74 @@ class VarMerger:
         columns cannot change the result, so a caller need not read them."""
         return None if self._values is None else list(self._values.columns)
 
-    def add(self, frame: pd.DataFrame) -> None:
+    def add(self, frame: pd.DataFrame, sample: str = "") -> None:
         """Take in the next sample's ``var``.
 
         Parameters
         ----------
         frame
             The sample's ``var`` table, indexed by unique gene names.
+        sample
+            The sample's name, for the log.
         """
         for column in frame.columns:
             self._dtypes.setdefault(column, frame[column].dtype)
         if self._values is None:
-            self._values = frame
+            self._values, self._first = frame, sample
             return
-        if frame.index.equals(self._values.index):
-            # the same genes (one reference): a column without missing values is kept
-            # where it is identical, and dropped otherwise, without the general path below
-            keep, exact = [], True
-            for c in self._values.columns:
-                if c not in frame.columns:
-                    continue
-                a, b = self._values[c], frame[c]
-                if a.equals(b):
-                    keep.append(c)
-                elif a.isna().any() or b.isna().any():
-                    exact = False
-                    break
-            if exact:
-                self._values = self._values[keep]
-                return
         old = self._values
+        for column in old.columns.difference(frame.columns, sort=False):
+            self.left_out[column] = f"absent from sample {sample}"
         columns = [c for c in old.columns if c in frame.columns]
-        common = old.index.intersection(frame.index)
-        at_old, at_new = old.index.get_indexer(common), frame.index.get_indexer(common)
-        agreeing = []
+        same = frame.index.equals(old.index)
+        if same:  # one reference: no gene map needed
+            at_old = at_new = slice(None)
+            added = frame.iloc[:0]
+        else:
+            common = old.index.intersection(frame.index)
+            at_old, at_new = old.index.get_indexer(common), frame.index.get_indexer(common)
+        kept = []
+        filled: dict[str, Any] = {}
         for column in columns:
-            a = old[column].to_numpy()[at_old]
-            b = frame[column].to_numpy()[at_new]
-            both = ~(pd.isna(a) | pd.isna(b))
-            if np.array_equal(a[both], b[both]):
-                agreeing.append(column)
-        kept = old[agreeing].copy()
-        for column in agreeing:  # a value missing so far, given by this sample
-            missing = kept[column].isna().to_numpy()
-            if missing[at_old].any():
-                values = kept[column].to_numpy(dtype=object)
-                given = frame[column].to_numpy(dtype=object)[at_new]
-                values[at_old] = np.where(missing[at_old], given, values[at_old])
-                kept[column] = values
-        added = frame.loc[~frame.index.isin(old.index), agreeing]
-        self._values = pd.concat([kept, added]) if len(added) else kept
+            if same and old[column].equals(frame[column]):
+                kept.append(column)
+                continue
+            a = old[column].to_numpy(dtype=object)[at_old]
+            b = frame[column].to_numpy(dtype=object)[at_new]
+            gap = pd.isna(a)
+            differ = ~(gap | pd.isna(b)) & (a != b)
+            if differ.any() and not _is_annotation(self._dtypes[column]):
+                self.left_out[column] = "values differ between samples"
+                continue
+            if differ.any():
+                genes = (old.index if same else common)[differ]
+                logger.warning(
+                    "var column %s: %d gene(s) have another value in sample %s than in %s "
+                    "(e.g. %s: %r vs %r); kept: the first sample's values",
+                    column,
+                    int(differ.sum()),
+                    sample,
+                    self._first,
+                    genes[0],
+                    a[differ][0],
+                    b[differ][0],
+                )
+            kept.append(column)
+            if gap.any():  # a value missing so far, given by this sample
+                values = old[column].to_numpy(dtype=object)
+                values[at_old] = np.where(gap, b, a)
+                filled[column] = values
+        for column in frame.columns.difference(old.columns, sort=False):
+            if column not in self.left_out:
+                self.left_out[column] = f"absent from sample {self._first}"
+        merged = old[kept].copy() if filled or not same else old[kept]
+        for column, values in filled.items():
+            merged[column] = values
+        if not same:
+            added = frame.loc[~frame.index.isin(old.index), kept]
+            if len(added):
+                merged = pd.concat([merged, added])
+        self._values = merged
 
     def result(self, genes: pd.Index) -> pd.DataFrame:
         """The merged ``var`` over ``genes``.
@@ -171,8 +198,8 @@ class VarMerger:
 
         Returns
         -------
-        ``var`` with the columns whose values agree across samples and that have a value
-        for every gene of ``genes``, in the first sample's dtypes.
+        ``var`` with the columns kept that have a value for every gene of ``genes``, in
+        the first sample's dtypes (columns without are added to :attr:`left_out`).
         """
         out = pd.DataFrame(index=genes)
         if self._values is None:
@@ -180,6 +207,9 @@ class VarMerger:
         for column in self._values.columns:
             values = self._values[column].reindex(genes)
             if not values.notna().all():
+                self.left_out[column] = (
+                    f"no value for {int(values.isna().sum())} gene(s) of samples without it"
+                )
                 continue
             dtype = self._dtypes[column]
             out[column] = (
@@ -188,6 +218,13 @@ class VarMerger:
                 else values.astype(dtype)
             )
         return out
+
+
+def _is_annotation(dtype: Any) -> bool:
+    """Whether a var column is a gene annotation (text), not a measurement."""
+    return isinstance(dtype, pd.CategoricalDtype | pd.StringDtype) or pd.api.types.is_object_dtype(
+        dtype
+    )
 
 
 @dataclass
@@ -233,7 +270,7 @@ def _plan(paths: Mapping[str, Path], join: Join) -> _Plan:
                 merged = _digest(plan.genes)
             plan.gene_digests[sample] = digest
             plan.n_genes[sample] = len(names)
-            plan.var.add(_var_columns(f["var"], names, plan.var.columns))
+            plan.var.add(_var_columns(f["var"], names, plan.var.columns), sample)
             check_csr(f["X"], "X")
             plan.n_obs[sample] = int(f["X"].attrs["shape"][0])
             obs_columns = list(f["obs"].attrs["column-order"])
@@ -281,39 +318,53 @@ def _column_part(f: h5py.File, column: str) -> pd.Series | None:
     return pd.Series(read_elem(stored))
 
 
-def _as_writable(values: pd.Series) -> Any:
-    """A concatenated obs column as anndata writes it (nullable where a sample lacked it)."""
-    if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype != object:
-        return (
-            values.array
-            if isinstance(values.dtype, pd.api.extensions.ExtensionDtype)
-            else values.to_numpy()
-        )
-    present = values.dropna()
-    kinds = {type(v) for v in present}
-    if all(issubclass(k, str) for k in kinds):
-        return pd.Categorical(values) if values.isna().any() else values.to_numpy()
-    if all(issubclass(k, bool | np.bool_) for k in kinds):
-        return pd.array(values, dtype="boolean")
-    if all(issubclass(k, int | np.integer) and not issubclass(k, bool | np.bool_) for k in kinds):
-        return pd.array(values, dtype="Int64")
-    if all(issubclass(k, int | float | np.number) for k in kinds):
-        return values.astype(float).to_numpy()
-    return values.astype(str).to_numpy()
+def _unified_dtype(dtypes: list[Any], *, has_missing: bool) -> Any:
+    """The dtype ``anndata.concat`` gives the parts of a column before pandas joins them:
+    categoricals the natural-sorted union of their categories, booleans with missing values
+    pandas' nullable ``boolean``; ``None`` where pandas' own concatenation decides."""
+    if all(isinstance(d, pd.CategoricalDtype) for d in dtypes):
+        from natsort import natsorted
+
+        categories = pd.Index([]).append([pd.Index(d.categories) for d in dtypes]).unique()
+        return pd.CategoricalDtype(natsorted(categories))
+    if has_missing and all(pd.api.types.is_bool_dtype(d) for d in dtypes):
+        return pd.BooleanDtype()
+    return None
 
 
 def _concat_column(parts: list[pd.Series | None], n_obs: list[int]) -> Any:
-    if all(p is not None and isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
-        return pd.api.types.union_categoricals([p.array for p in parts])
-    filled = [
-        pd.Series([pd.NA] * n, dtype=object)
+    """One obs column over all samples, as ``anndata.concat`` joins ``obs`` (outer): parts
+    unified as anndata unifies them (:func:`_unified_dtype`), then joined by pandas; a
+    sample without the column gives missing values (int columns become float, as there)."""
+    present = [p for p in parts if p is not None]
+    target = _unified_dtype([p.dtype for p in present], has_missing=len(present) < len(parts))
+    frames = [
+        pd.DataFrame(index=pd.RangeIndex(n))
         if p is None
-        else p.astype(object)
-        if isinstance(p.dtype, pd.CategoricalDtype)
-        else p
+        else pd.DataFrame({"v": p if target is None else p.astype(target)}).reset_index(drop=True)
         for p, n in zip(parts, n_obs, strict=True)
     ]
-    return _as_writable(pd.concat(filled, ignore_index=True))
+    return _as_writable(pd.concat(frames, join="outer", ignore_index=True)["v"])
+
+
+def _as_writable(values: pd.Series) -> Any:
+    """A joined obs column in a form anndata writes in the legacy encoding: text with
+    missing values (or text of mixed kinds) as a categorical, as anndata's own writer
+    turns such columns into categoricals."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return values.array
+    if isinstance(dtype, pd.StringDtype) or pd.api.types.is_object_dtype(dtype):
+        present = values.dropna()
+        kinds = {type(v) for v in present}
+        if not all(issubclass(k, str) for k in kinds):  # text mixed with numbers
+            values = values.where(values.isna(), values.astype(str))
+        if values.isna().any():
+            return pd.Categorical(values.astype(object))
+        return values.to_numpy(dtype=object)
+    if isinstance(dtype, pd.api.extensions.ExtensionDtype):
+        return values.array
+    return values.to_numpy()
 
 
 def _kind(stored: Any) -> tuple[str, str]:
@@ -715,7 +766,9 @@ def merge_checkpoints(
       there.
     - Genes an inner join drops are counted per sample in the report and logged, never
       dropped silently.
-    - ``var`` columns that agree across samples are kept (:class:`VarMerger`).
+    - ``var`` columns that agree across samples are kept, and gene annotations (symbols,
+      ids, feature types, genome) even where some genes disagree (:class:`VarMerger`);
+      the log names the columns left out and why.
     - ``X`` and the layers every sample has are merged; a layer every sample stores the
       same as ``X`` (the counts) is stored once, as a hard link to ``X``.
     - ``obsm`` matrices kept by the readers (other feature types) are aligned by feature
@@ -752,7 +805,11 @@ def merge_checkpoints(
             )
     with new_h5ad(out) as f:
         _write_obs(f, paths, plan, compression=compression)
-        write_elem(f, "var", plan.var.result(plan.genes))
+        var = plan.var.result(plan.genes)
+        write_elem(f, "var", var)
+        logger.info("var columns kept: %s", ", ".join(var.columns) or "none")
+        for column, why in plan.var.left_out.items():
+            logger.info("var column %s left out: %s", column, why)
         obsm, modes = _write_matrices(
             f, paths, plan, compression=compression, block_nnz=block_nnz, threads=threads
         )
