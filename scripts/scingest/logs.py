@@ -24,7 +24,8 @@ def workflow_step(log: str | PathLike[str] | None) -> Iterator[logging.Logger]:
 
     A :class:`~scingest.ScingestError` is logged and the process exits with status 1 and
     the message on stderr, without a traceback: the message is the whole story. Anything
-    else is a bug and keeps its traceback.
+    else is a bug: logged with its traceback too (so the job's log ends with the error,
+    not only Snakemake's output), then raised on.
 
     Parameters
     ----------
@@ -47,6 +48,13 @@ def workflow_step(log: str | PathLike[str] | None) -> Iterator[logging.Logger]:
         logger.error("%s", err)
         logging.shutdown()
         sys.exit(1)
+    except Exception as err:
+        logger.exception(
+            "unexpected %s: %s (a scingest bug: please report it with this log)",
+            type(err).__name__,
+            err,
+        )
+        raise
 
 
 @contextlib.contextmanager

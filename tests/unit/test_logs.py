@@ -58,6 +58,27 @@ def test_an_error_ends_with_status_1_and_one_line(tmp_path):
     assert "bad input" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_an_unexpected_error_ends_the_log_with_its_traceback(tmp_path):
+    """Issue 22, case 6: a bug's traceback was on Snakemake's stderr only."""
+    done = _run(
+        tmp_path,
+        """
+        from scingest.logs import end_job, workflow_step
+
+        with workflow_step("job.log") as logger:
+            logger.info("merging")
+            float(None)
+        end_job()
+        """,
+    )
+    assert done.returncode == 1
+    log = (tmp_path / "job.log").read_text()
+    assert log.index("merging") < log.index("unexpected TypeError")
+    assert "Traceback" in log and log.rstrip().endswith(
+        "float() argument must be a string or a real number, not 'NoneType'"
+    )
+
+
 def test_frozen_imports_pause_the_collector_and_freeze_what_they_created(tmp_path):
     """Inside the block the cyclic collector is off (no full passes while the modules'
     objects are created); after it the collector is on again, the objects are frozen out
