@@ -269,3 +269,16 @@ def test_loom_without_cell_ids_fails_clearly(tmp_path):
         del fh["col_attrs/CellID"]
     with pytest.raises(ScingestError, match=r"bad\.loom: no cell barcodes.*expected CellID"):
         read_counts(path)
+
+
+def test_discovery_finds_each_tools_run_folder(tmp_path):
+    from scingest.discovery import discover_samples
+
+    for name, tool in (("Ctrl2", "starsolo"), ("Ctrl3", "kb"), ("Ctrl5", "alevin")):
+        shutil.copytree(TOOLS / tool, tmp_path / name)
+    sheet = discover_samples(tmp_path, r"^(?P<sample>Ctrl\d)$")
+    assert sheet.set_index("sample")["format"].to_dict() == {
+        "Ctrl2": "starsolo",
+        "Ctrl3": "kb",
+        "Ctrl5": "alevin",
+    }
