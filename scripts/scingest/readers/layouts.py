@@ -321,12 +321,18 @@ def read_probe_h5(
             )
         gene_ids = _strings(features["gene_id"])
         gene_names = _strings(features["gene_name"])
+        if not len(gene_ids) == len(gene_names) == n_probes:
+            raise ScingestError(
+                f"features/gene_id has {len(gene_ids)} and gene_name {len(gene_names)} values "
+                f"for {n_probes} probes (matrix/shape): expected one per probe",
+                path=path,
+            )
         passed = _marks(features, "filtered_probes", n_probes, "probe", path)
         called = _marks(fh["matrix"], "filtered_barcodes", n_barcodes, "barcode", path)
         regions = _strings(features["probe_region"]) if "probe_region" in features else None
     # scanpy reads the marks too (as var and obs columns): checked above, before it
     raw = read_tenx_h5(path, dtype=dtype, allow_non_integer=allow_non_integer)
-    keep = np.ones(n_probes, dtype=bool) if passed is None else passed
+    keep = np.ones(n_probes, dtype=bool) if passed is None else passed.copy()
     if raw.feature_types is not None:
         keep &= raw.feature_types == GENE_EXPRESSION
     uniq, first, inverse = np.unique(gene_ids[keep], return_index=True, return_inverse=True)
