@@ -1,7 +1,7 @@
 """Output layouts of the common counting tools: which files make a sample, and detection.
 
 CellRanger ``multi`` and ``count`` run folders, STARsolo's ``Solo.out``, kallisto|bustools'
-``counts_unfiltered``, alevin-fry's ``af_quant``, probe-based 10x .h5, loom and zarr
+``counts_unfiltered``, salmon alevin's and alevin-fry's outputs, probe-based 10x .h5, loom and zarr
 AnnData stores each get a format name (:data:`LAYOUT_FORMATS`). Folders are resolved here
 to the files the readers read (:func:`resolve`); :func:`detect_layout` recognises each
 layout by its files. Only pathlib and json are imported, as for :mod:`scingest.formats`.
@@ -22,8 +22,9 @@ LAYOUT_FORMATS: dict[str, str] = {
     "(count/sample_filtered_feature_bc_matrix.h5, or the folder of that name)",
     "cellranger_count": "CellRanger or Space Ranger count run folder (or its outs/) holding "
     "outs/filtered_feature_bc_matrix.h5 or the folder of that name",
-    "10x_probe_h5": "probe-based 10x HDF5 (Flex, Visium HD *_probe_bc_matrix.h5): probes "
-    "summed to gene-level counts",
+    "10x_probe_h5": "probe-based 10x HDF5 (Flex, Visium HD *_probe_bc_matrix.h5): the probes "
+    "CellRanger used (features/filtered_probes true) summed to gene-level counts, of the "
+    "barcodes it called cells (matrix/filtered_barcodes)",
     "starsolo": "STARsolo output: Solo.out (or the STAR run folder holding it); reads "
     "Gene/filtered, else GeneFull/filtered",
     "kb": "kallisto | bustools output: counts_unfiltered/ (cells_x_genes.mtx, "
@@ -31,6 +32,9 @@ LAYOUT_FORMATS: dict[str, str] = {
     "alevin_fry": "alevin-fry / simpleaf output: af_quant/ or alevin/ (quants_mat.mtx, "
     "quants_mat_rows.txt, quants_mat_cols.txt; or quants.h5ad); gene names from a "
     "gene_id_to_name.tsv beside them, if any",
+    "alevin": "salmon alevin output: the run folder or its alevin/ (quants_mat.gz, alevin's "
+    "binary sparse matrix, or quants_mat.mtx.gz from --dumpMtx; cells x genes, with "
+    "quants_mat_rows.txt barcodes and quants_mat_cols.txt genes)",
     "loom": "loom file (velocyto, older GEO uploads): genes x cells matrix, row attributes "
     "Gene/Accession, column attribute CellID",
     "zarr": "AnnData zarr store (.zarr folder or .zarr.zip): counts from X or a named layer",
@@ -44,6 +48,8 @@ _SOLO_FEATURES = ("Gene", "GeneFull")
 _KB_DIRS = ("counts_filtered", "counts_unfiltered")
 _KB_STEM = "cells_x_genes"
 _FRY_MTX = "quants_mat.mtx"
+#: salmon alevin's matrices: its binary sparse format, and --dumpMtx's Matrix Market
+_ALEVIN_MATRICES = ("quants_mat.gz", "quants_mat.mtx.gz")
 
 
 @dataclass
@@ -223,6 +229,40 @@ def _alevin_fry(path: Path) -> Resolved:
     return Resolved("alevin_fry", parts["matrix"], list(parts.values()), parts, info)
 
 
+def _alevin_folder(path: Path) -> Path | None:
+    if path.is_file():
+        return path.parent if path.name in _ALEVIN_MATRICES else None
+    for folder in (path, path / "alevin"):
+        if any((folder / name).is_file() for name in _ALEVIN_MATRICES):
+            return folder
+    return None
+
+
+def _alevin(path: Path) -> Resolved:
+    folder = _alevin_folder(path)
+    if folder is None:
+        raise ScingestError(
+            f"expected {' or '.join(_ALEVIN_MATRICES)} here or in alevin/ (salmon alevin output)",
+            path=path,
+        )
+    # the binary matrix is what alevin always writes; --dumpMtx adds the Matrix Market one
+    name = path.name if path.is_file() else None
+    name = name or next(n for n in _ALEVIN_MATRICES if (folder / n).is_file())
+    parts = {
+        "matrix": folder / name,
+        "barcodes": folder / "quants_mat_rows.txt",
+        "genes": folder / "quants_mat_cols.txt",
+    }
+    missing = [p.name for p in parts.values() if not p.is_file()]
+    if missing:
+        raise ScingestError(
+            f"missing {', '.join(missing)} beside {name}: salmon alevin writes the matrix "
+            "(cells x genes) with quants_mat_rows.txt (barcodes) and quants_mat_cols.txt (genes)",
+            path=folder,
+        )
+    return Resolved("alevin", parts["matrix"], list(parts.values()), parts)
+
+
 def _store_files(path: Path) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.is_file())
@@ -259,6 +299,8 @@ def resolve(path: str | PathLike[str], format: str) -> Resolved:
         return _kb(path)
     if format == "alevin_fry":
         return _alevin_fry(path)
+    if format == "alevin":
+        return _alevin(path)
     if format in ("loom", "zarr", "10x_probe_h5"):
         return Resolved(format, path, _store_files(path))
     raise AssertionError(format)  # pragma: no cover - callers pass LAYOUT_FORMATS only
@@ -290,6 +332,8 @@ def detect_layout(path: str | PathLike[str]) -> list[str]:
             found.append("kb")
         if name == _FRY_MTX:
             found.append("alevin_fry")
+        if name in _ALEVIN_MATRICES:
+            found.append("alevin")
         return found
     if not path.is_dir():
         return found
@@ -307,12 +351,17 @@ def detect_layout(path: str | PathLike[str]) -> list[str]:
     if is_run and tenx and not (outs / "per_sample_outs").is_dir():
         found.append("cellranger_count")
     solo = _solo_out(path)
-    if solo is not None and any((solo / f / "filtered").is_dir() for f in _SOLO_FEATURES):
+    feature = path.name in _SOLO_FEATURES and (path / "filtered").is_dir()  # Solo.out/GeneFull
+    if feature or (
+        solo is not None and any((solo / f / "filtered").is_dir() for f in _SOLO_FEATURES)
+    ):
         found.append("starsolo")
     if _kb_folder(path) is not None:
         found.append("kb")
     if _fry_folder(path) is not None:
         found.append("alevin_fry")
+    if _alevin_folder(path) is not None:
+        found.append("alevin")
     return found
 
 

@@ -73,14 +73,20 @@ def write_spaceranger(run: Path, cells: Cells) -> Path:
     return run
 
 
-def write_probe_h5(path: Path, cells: Cells, *, seed: int = 0) -> Cells:
-    """A Flex / Visium HD probe-level .h5: each gene split into 1-3 probes, one filtered.
+def write_probe_h5(path: Path, cells: Cells, *, seed: int = 0, empty: int = 3) -> Cells:
+    """A Flex / Visium HD probe-level .h5 as CellRanger writes it: each gene split into 1-3
+    probes, plus one probe its filter excluded, and ``empty`` barcodes it did not call cells.
 
-    Returns the gene-level cells CellRanger would report (filtered probes left out).
+    ``features/filtered_probes`` is True for the probes that passed CellRanger's filter
+    (one ``target_sets`` entry lists the same probes) and ``matrix/filtered_barcodes`` True
+    for the barcodes it called cells, as in the real file (tests/fixtures/probe/). Returns
+    the gene-level cells CellRanger would report (excluded probe and empty barcodes left out).
     """
     rng = np.random.default_rng(seed)
     dense = cells.counts.toarray()
-    columns, ids, names, gene_ids, gene_names, regions, filtered = [], [], [], [], [], [], []
+    dense = np.vstack([dense, rng.poisson(0.05, size=(empty, dense.shape[1]))])
+    barcodes = cells.barcodes + [f"EMPTY{i:04d}-1" for i in range(empty)]
+    columns, ids, names, gene_ids, gene_names, regions, passed = [], [], [], [], [], [], []
     for g, (gid, sym) in enumerate(zip(cells.ids, cells.symbols, strict=True)):
         n_probes = 1 + g % 3
         split = np.zeros((dense.shape[0], n_probes), dtype=np.int64)
@@ -94,18 +100,18 @@ def write_probe_h5(path: Path, cells: Cells, *, seed: int = 0) -> Cells:
             gene_ids.append(gid)
             gene_names.append(sym)
             regions.append("spliced" if p % 2 == 0 else "unspliced")
-            filtered.append(False)
-    # a probe CellRanger filtered out (off-target): its counts are not the gene's
+            passed.append(True)
+    # a probe CellRanger's filter excluded (deprecated): its counts are not the gene's
     columns.append(rng.poisson(3, size=dense.shape[0]))
-    ids.append(f"{cells.ids[0]}|{cells.symbols[0]}|deprecated")
+    ids.append(f"DEPRECATED_{cells.ids[0]}|{cells.symbols[0]}|deprecated")
     names.append(f"{cells.symbols[0]}|deprecated")
-    gene_ids.append(cells.ids[0])
-    gene_names.append(cells.symbols[0])
-    regions.append("other")
-    filtered.append(True)
+    gene_ids.append(f"DEPRECATED_{cells.ids[0]}")
+    gene_names.append(f"DEPRECATED_{cells.ids[0]}")
+    regions.append("none")
+    passed.append(False)
     probes = Cells(
         sp.csr_matrix(np.column_stack(columns)),
-        cells.barcodes,
+        barcodes,
         ids,
         names,
         ["Gene Expression"] * len(ids),
@@ -116,10 +122,15 @@ def write_probe_h5(path: Path, cells: Cells, *, seed: int = 0) -> Cells:
         features.create_dataset("gene_id", data=_bytes(gene_ids))
         features.create_dataset("gene_name", data=_bytes(gene_names))
         features.create_dataset("probe_region", data=_bytes(regions))
-        features.create_dataset("filtered_probes", data=np.array(filtered, dtype=bool))
+        features.create_dataset("filtered_probes", data=np.array(passed, dtype=bool))
+        features.create_dataset(
+            "target_sets/Probe Set", data=np.flatnonzero(passed).astype(np.uint32)
+        )
         del features["_all_tag_keys"]
         tags = ["genome", "gene_id", "gene_name", "probe_region", "filtered_probes"]
         features.create_dataset("_all_tag_keys", data=_bytes(tags))
+        called = np.arange(len(barcodes)) < len(cells.barcodes)
+        fh["matrix"].create_dataset("filtered_barcodes", data=called)
     return cells
 
 

@@ -17,13 +17,11 @@ from helpers.layouts import (
     write_cellranger_multi,
     write_h5ad_07,
     write_kb,
-    write_loom,
     write_probe_h5,
     write_spaceranger,
     write_starsolo,
     write_zarr,
 )
-from scingest.compat import named_layers
 from scingest.discovery import discover_samples
 from scingest.errors import ScingestError
 from scingest.formats import detect_format, input_files
@@ -42,16 +40,15 @@ def _check(adata, cells, *, ids=True, symbols=True):
         assert adata.var["gene_ids"].tolist() == list(np.array(cells.ids)[gex])
 
 
-# (format, writer returning the path to give, whether it keeps symbols)
+# format -> writer returning the path to give. STARsolo, kb, loom and probe .h5 are read
+# from files their tools wrote in tests/unit/test_readers_tools.py; the writers here give
+# the layouts no tool runs for here, and edge cases.
 LAYOUTS = {
     "cellranger_multi": lambda d, c: (
         write_cellranger_multi(d / "outs", {"S1": c}) / "per_sample_outs" / "S1"
     ),
     "cellranger_count": lambda d, c: write_cellranger_count(d / "run1", c),
-    "starsolo": lambda d, c: write_starsolo(d / "star1", c, features=("Gene", "GeneFull")),
-    "kb": lambda d, c: write_kb(d / "kb1", c),
     "alevin_fry": lambda d, c: write_alevin_fry(d / "fry1", c) / "af_quant",
-    "loom": lambda d, c: (write_loom(d / "s.loom", c), d / "s.loom")[1],
     "zarr": lambda d, c: write_zarr(d / "s.zarr", c),
 }
 
@@ -136,46 +133,39 @@ def test_cellranger_count_mtx_only_and_spaceranger(tmp_path):
     ]
 
 
-def test_probe_h5_sums_probes_to_genes_and_logs_the_loss(tmp_path, caplog):
+def test_probe_h5_sums_probes_to_genes_of_the_called_cells(tmp_path, caplog):
     cells = make_cells(seed=9)
     path = tmp_path / "sample_raw_probe_bc_matrix.h5"
-    write_probe_h5(path, cells)
+    write_probe_h5(path, cells, empty=4)
     assert detect_format(path) == "10x_probe_h5"
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         adata = read_counts(path)
     _check(adata, cells)
     assert "probe-level data is not kept" in caplog.text
-    assert "1 filtered probes left out" in caplog.text
+    assert "1 probes CellRanger's filter excluded (filtered_probes false)" in caplog.text
+    assert f"kept the {len(cells.barcodes)} of {len(cells.barcodes) + 4} barcodes" in caplog.text
+
+
+def test_probe_h5_without_marks_keeps_every_probe_and_barcode(tmp_path, caplog):
+    import h5py
+
+    cells = make_cells(seed=9)
+    path = tmp_path / "sample_raw_probe_bc_matrix.h5"
+    write_probe_h5(path, cells, empty=2)
+    with h5py.File(path, "r+") as fh:
+        del fh["matrix/features/filtered_probes"], fh["matrix/filtered_barcodes"]
+    with caplog.at_level(logging.INFO):
+        adata = read_counts(path)
+    assert adata.n_obs == len(cells.barcodes) + 2
+    assert adata.n_vars == len(set(cells.ids)) + 1  # the excluded probe's gene too
+    assert "no filtered_probes: every probe kept" in caplog.text
+    assert "called cells" not in caplog.text
 
 
 def test_probe_h5_refuses_a_gene_level_h5(tmp_path):
     path = tmp_path / "x_probe_bc_matrix.h5"
     write_10x_h5(path, make_cells())
     with pytest.raises(ScingestError, match="features lack gene_id, gene_name"):
-        read_counts(path)
-
-
-def test_loom_layers_kept_only_when_asked(tmp_path):
-    cells = make_cells(seed=10)
-    path = tmp_path / "velocyto.loom"
-    layers = write_loom(path, cells)
-    dropped = read_counts(path)
-    assert list(named_layers(dropped)) == []  # anndata 0.13 also lists X as layers[None]
-    kept = read_counts(path, loom_layers="keep")
-    assert sorted(named_layers(kept)) == ["ambiguous", "spliced", "unspliced"]
-    for name, values in layers.items():
-        np.testing.assert_array_equal(kept.layers[name].toarray(), values)
-        assert sp.isspmatrix_csr(kept.layers[name])
-
-
-def test_loom_without_cell_ids_fails_clearly(tmp_path):
-    import h5py
-
-    path = tmp_path / "bad.loom"
-    write_loom(path, make_cells())
-    with h5py.File(path, "r+") as fh:
-        del fh["col_attrs/CellID"]
-    with pytest.raises(ScingestError, match=r"bad\.loom: no cell barcodes.*expected CellID"):
         read_counts(path)
 
 

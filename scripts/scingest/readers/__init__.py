@@ -21,7 +21,7 @@ from ..errors import ScingestError
 from ..files import check_not_empty
 from ..formats import FORMATS, TENX_COMPANION, detect_format, input_files
 from ..layouts import LAYOUT_FORMATS
-from ._features import OtherFeatures, VarNames, assemble
+from ._features import OtherFeatures, VarNames, assemble, keep_called_cells
 from ._orientation import Orientation, check_orientation
 from .dense import read_dense
 
@@ -120,7 +120,8 @@ def read_counts(
 
     Returns
     -------
-    AnnData with ``X`` a CSR matrix (cells x genes), ``obs_names`` the barcodes,
+    AnnData with ``X`` a CSR matrix (cells x genes), ``obs_names`` the barcodes (where the
+    file carries the counting tool's own cell calls, only the barcodes it called cells),
     ``var_names`` the gene names (or ids), ``var["gene_ids"]`` (or ``var["gene_symbols"]``)
     and ``var["feature_types"]`` where the input has them.
     """
@@ -171,6 +172,10 @@ def read_counts(
         raw = read_h5ad_counts(path, layer=h5ad_layer, **counts)
     else:  # pragma: no cover - FORMATS and this dispatch are kept in step
         raise AssertionError(format)
+    if raw.called_cells is not None and layers:  # layers follow the cells kept
+        called = raw.called_cells.astype(bool)
+        layers = {key: matrix[called].tocsr() for key, matrix in layers.items()}
+    raw = keep_called_cells(raw, path)
     adata = assemble(raw, path, var_names=var_names, other_features=other_features)
     for key, matrix in layers.items():
         adata.layers[key] = matrix

@@ -65,6 +65,10 @@ class RawCounts:
     obs
         The input's own per-cell columns (an h5ad's or zarr's ``obs``, a loom's column
         attributes: a collaborator's cell types, donors, earlier QC), one value per cell.
+    called_cells
+        The counting tool's own cell calls, one per barcode (True: the tool called it a
+        cell), where the file carries them (a probe .h5's ``matrix/filtered_barcodes``);
+        None where it does not. :func:`keep_called_cells` applies them.
     """
 
     counts: sp.csr_matrix
@@ -74,6 +78,60 @@ class RawCounts:
     feature_types: np.ndarray | None = None
     var: dict[str, np.ndarray] = field(default_factory=dict)
     obs: dict[str, Any] = field(default_factory=dict)
+    called_cells: np.ndarray | None = None
+
+
+def keep_called_cells(raw: RawCounts, path: str | PathLike[str]) -> RawCounts:
+    """Keep the barcodes the counting tool called cells, where the file says which.
+
+    A matrix holding every barcode seen (a probe .h5 of all barcodes) is mostly empty
+    droplets; where the file carries the tool's own calls (:attr:`RawCounts.called_cells`)
+    only the called cells are kept, said in the log. The one place this choice is made.
+
+    Parameters
+    ----------
+    raw
+        The counts as a reader returned them.
+    path
+        The input, named in the log.
+
+    Returns
+    -------
+    ``raw`` itself when it carries no calls, else its called cells (calls kept, all True).
+
+    Raises
+    ------
+    ScingestError
+        When the calls do not give one value per barcode.
+    """
+    calls = raw.called_cells
+    if calls is None:
+        return raw
+    calls = np.asarray(calls, dtype=bool)
+    if calls.shape != (len(raw.barcodes),):
+        raise ScingestError(
+            f"{calls.size} cell calls for {len(raw.barcodes)} barcodes: expected one per barcode",
+            path=path,
+        )
+    keep = np.flatnonzero(calls)
+    logger.info(
+        "%s: kept the %d of %d barcodes the counting tool called cells (its own calls, "
+        "stored in the file); the other %d are left out",
+        path,
+        keep.size,
+        calls.size,
+        calls.size - keep.size,
+    )
+    return RawCounts(
+        counts=raw.counts[keep].tocsr(),
+        barcodes=np.asarray(raw.barcodes)[keep],
+        symbols=raw.symbols,
+        ids=raw.ids,
+        feature_types=raw.feature_types,
+        var=raw.var,
+        obs={k: np.asarray(v)[keep] for k, v in raw.obs.items()},
+        called_cells=calls[keep],
+    )
 
 
 def check_counts(
