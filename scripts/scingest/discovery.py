@@ -204,7 +204,11 @@ def discover_samples(
         entries, runs = layout, set(layout)
     else:
         children = sorted(p for p in given.iterdir() if not p.name.startswith("."))
-        entries = _expand_archives(children, regex, unpack_into=unpack_into, beside=given)
+        run = None if any(regex.search(c.name) for c in children) else one_run(given)
+        if run is not None:
+            entries, runs = [run], {run}
+        else:
+            entries = _expand_archives(children, regex, unpack_into=unpack_into, beside=given)
     companions, orphans = group_companions(entries)
     if orphans and not ignore_unmatched:
         shown = "; ".join(f"{p.name} (expected {want} beside it)" for p, want in orphans.items())
@@ -366,15 +370,14 @@ def _prefer_filtered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def layout_entries(folder: Path) -> list[Path] | None:
-    """The entries of a folder that is one tool run, or None.
+def one_run(folder: Path) -> Path | None:
+    """The run folder when ``folder`` is one sample's tool run, or None.
 
-    A CellRanger ``multi`` run (its ``outs/`` or the run folder) holds one sample per
-    ``outs/per_sample_outs/<name>``: those folders are the entries, and the pattern is
-    matched against ``<name>``. A folder that is one sample's run (CellRanger/Space Ranger
-    ``count``, STAR with ``Solo.out``, ``kb count``, alevin-fry) is its own one entry,
-    matched by its name (by its run folder's name when ``folder`` is ``outs`` or
-    ``Solo.out``).
+    A CellRanger/Space Ranger ``count`` run, a STAR run with ``Solo.out``, a ``kb count``
+    or alevin-fry output given as ``input_dir`` is one sample, named after its folder (the
+    run folder holding it when ``folder`` is ``outs`` or ``Solo.out``). Discovery asks only
+    when no entry of ``folder`` matches the pattern, so a folder of per-sample files that
+    happens to hold a tool's files too is never taken for one run.
 
     Parameters
     ----------
@@ -383,8 +386,33 @@ def layout_entries(folder: Path) -> list[Path] | None:
 
     Returns
     -------
-    The per-sample folders of a multi run, or the one run folder; None when ``folder`` is
-    not a run.
+    The folder to read as the one sample; None when ``folder`` is not one run.
+    """
+    layouts = detect_layout(folder)
+    if len(layouts) != 1 or layouts[0] not in _RUN_FORMATS:
+        return None
+    run = folder
+    if folder.name in ("outs", "Solo.out"):  # the run folder holding it
+        run = folder.parent if folder.parent.name else folder.resolve().parent
+    logger.info("%s: one %s run, sample %s", folder, layouts[0], run.name)
+    return run
+
+
+def layout_entries(folder: Path) -> list[Path] | None:
+    """The entries of a folder that is one tool run holding several samples, or None.
+
+    A CellRanger ``multi`` run (its ``outs/`` or the run folder) holds one sample per
+    ``outs/per_sample_outs/<name>``: those folders are the entries, and the pattern is
+    matched against ``<name>``.
+
+    Parameters
+    ----------
+    folder
+        The config's ``input_dir``.
+
+    Returns
+    -------
+    The per-sample folders of a multi run; None when ``folder`` is not one.
 
     Raises
     ------
@@ -393,13 +421,6 @@ def layout_entries(folder: Path) -> list[Path] | None:
     """
     samples = multi_samples(folder)
     if samples is None:
-        layouts = detect_layout(folder)
-        if len(layouts) == 1 and layouts[0] in _RUN_FORMATS:
-            run = folder
-            if folder.name in ("outs", "Solo.out"):  # the run folder holding it
-                run = folder.parent if folder.parent.name else folder.resolve().parent
-            logger.info("%s: one %s run, sample %s", folder, layouts[0], run.name)
-            return [run]
         return None
     if not samples:
         raise ScingestError(
@@ -516,7 +537,7 @@ def finalize_sheet(sheet: pd.DataFrame, *, source: str) -> pd.DataFrame:
         where = f"{source}, line {i}"
         if not SAMPLE_NAME.match(row.sample):
             other = [c for c in row.sample if not (c.isascii() and (c.isalnum() or c in "._-"))]
-            found = f" ({', '.join(map(repr, dict.fromkeys(other)))} is not)" if other else ""
+            found = f" (found {', '.join(map(repr, dict.fromkeys(other)))})" if other else ""
             raise ScingestError(
                 f"sample name {row.sample!r} may contain only ASCII letters (A-Z, a-z), "
                 f"digits, '.', '_' and '-'{found}, and may not start with '.' (it becomes a "

@@ -195,6 +195,12 @@ def test_a_multi_run_and_one_run_as_input_dir(tmp_path):
     sheet = discover_samples(count / "outs")
     assert table(sheet) == {"Count4": ("cellranger_count", None, "Count", 4)}
     assert Path(sheet["path"].iloc[0]) == count
+    # a folder of per-sample files that also holds a tool's files is not taken for one run
+    mixed = tmp_path / "mixed"
+    write_kb(mixed, make_cells(seed=5))  # counts_unfiltered/ inside
+    write_csv(mixed / "GSM6_Pre1_counts.csv.gz", make_cells(seed=6))
+    with pytest.raises(ScingestError, match=r"3 entries match no .*: 10x_version3_whitelist"):
+        discover_samples(mixed)
 
 
 def test_a_non_ascii_sample_name_is_refused_saying_ascii(tmp_path):
@@ -204,7 +210,7 @@ def test_a_non_ascii_sample_name_is_refused_saying_ascii(tmp_path):
         read_sample_sheet(tmp_path / "sheet.tsv")
     text = str(err.value)
     assert "line 2: sample name 'Kontrollé2' may contain only ASCII letters" in text
-    assert "('é' is not)" in text
+    assert "digits, '.', '_' and '-' (found 'é')" in text
 
 
 # --- archives --------------------------------------------------------------------------
