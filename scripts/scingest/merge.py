@@ -58,6 +58,12 @@ from .provenance import h5ad_safe, package_versions
 logger = logging.getLogger(__name__)
 
 Join = Literal["inner", "outer"]
+#: Share of a sample's genes an inner join may drop before the log says how to keep them.
+LARGE_DROP = 0.05
+_WAY_OUT = (
+    ": gene symbols renamed between reference versions? Join on ids with var_names: "
+    "gene_ids when the samples' gene ids agree, or keep every gene with join: outer"
+)
 
 
 def _open(path: Path) -> h5py.File:
@@ -791,11 +797,14 @@ def merge_checkpoints(
     table = merge_report(plan)
     for row in table.itertuples():
         if row.genes_dropped:
+            share = row.genes_dropped / row.genes
             logger.warning(
-                "%s: the inner join drops %d of its %d genes (not in every sample)",
+                "%s: the inner join drops %d of its %d genes (%.1f%%, not in every sample)%s",
                 row.sample,
                 row.genes_dropped,
                 row.genes,
+                100 * share,
+                _WAY_OUT if share >= LARGE_DROP else "",
             )
         if row.genes_filled:
             logger.info(

@@ -29,10 +29,13 @@ def load_sheet():
     try:
         if config["samples"]:
             return discovery.read_sample_sheet(config["samples"])
+        # an archive (GEO's GSE..._RAW.tar) is unpacked once into results/input, before
+        # any job runs; its files keep their times, so reruns follow what changed
         return discovery.discover_samples(
             config["input_dir"],
             config["filename_pattern"],
             ignore_unmatched=config["ignore_unmatched"],
+            unpack_into="results/input",
         )
     except ScingestError as err:
         raise WorkflowError(f"scingest: {err}") from None

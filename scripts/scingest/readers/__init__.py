@@ -233,6 +233,12 @@ def check_parsed(adata: ad.AnnData, path: str | PathLike[str]) -> None:
     """
     if adata.n_obs and adata.n_vars:
         return
+    if adata.n_obs == 0 and adata.n_vars and not _is_text(path):
+        raise ScingestError(
+            f"the file holds no cells (0 cells x {adata.n_vars} genes): expected at least one "
+            "cell; leave this sample out",
+            path=path,
+        )
     example = ""
     names = adata.var_names if adata.n_vars else adata.obs_names
     if len(names):
@@ -242,6 +248,14 @@ def check_parsed(adata: ad.AnnData, path: str | PathLike[str]) -> None:
         "at least one cell and one gene; check the format (and, for text, its separator)",
         path=path,
     )
+
+
+def _is_text(path: str | PathLike[str]) -> bool:
+    """Whether a path names dense text (where no cells may mean a separator not found)."""
+    from pathlib import Path
+
+    name = Path(path).name.lower().removesuffix(".gz")
+    return name.endswith((".csv", ".tsv", ".txt", ".tab"))
 
 
 def _refuse_tenx_companion(path: str | PathLike[str]) -> None:

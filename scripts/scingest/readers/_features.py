@@ -129,7 +129,7 @@ def keep_called_cells(raw: RawCounts, path: str | PathLike[str]) -> RawCounts:
         ids=raw.ids,
         feature_types=raw.feature_types,
         var=raw.var,
-        obs={k: np.asarray(v)[keep] for k, v in raw.obs.items()},
+        obs={k: v[keep] for k, v in raw.obs.items()},
         called_cells=calls[keep],
     )
 

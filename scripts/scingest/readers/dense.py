@@ -44,6 +44,9 @@ except ImportError:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 #: Header labels of name columns (gene_id, gene_name, Symbol, Geneid, ...).
+#: Characters that separate values in some text matrix: a line holding none of them holds
+#: one value.
+_SEPARATORS = re.compile(r"[,\t;| ]")
 _NAME_LABEL = re.compile(r"(?i)^(?:gene|feature|ensembl|symbol|name|id$|id_|description)")
 
 
@@ -328,6 +331,19 @@ def _parse(
         if not fields or (len(fields) == 1 and not fields[0].strip()):
             continue  # blank line (e.g. a trailing newline pair)
         if n_cols is None:
+            if (
+                len(fields) == 1
+                and len(header) == 1
+                and not _SEPARATORS.search(header[0] + fields[0])
+            ):
+                raise ScingestError(
+                    f"the file holds no cells: the header and this line hold one name each "
+                    f"({fields[0][:40]!r}) and no counts, and no separator is in them (a gene "
+                    "list without count columns, or a sample with 0 cells). Expected a name "
+                    "and then one count per cell; leave this sample out",
+                    path=path,
+                    line=line,
+                )
             if len(fields) == 1:
                 what = "whitespace" if sep == " " else repr(sep)
                 raise ScingestError(
