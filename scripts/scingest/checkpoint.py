@@ -46,7 +46,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from os import PathLike
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -86,6 +86,14 @@ OUTLIER_PREFIX = "outlier_"
 QC_PREFIX = "qc_"
 #: True for the cells that no QC flag (outlier or doublet) caught.
 QC_PASS = "qc_pass"
+#: With ``barcodes: all``, True for the barcodes called cells (the others are background,
+#: kept and flagged: they never pass QC).
+IS_CELL = "is_cell"
+#: What was decided about a raw matrix's barcodes, in ``uns["scingest"]``
+#: (:class:`scingest.readers._features.CellSelection`'s info).
+CELL_CALLS = "cells"
+#: The same, as a path inside the file.
+CELL_CALLS_KEY = f"uns/scingest/{CELL_CALLS}"
 #: Doublet detection's score and call (:func:`scingest.qc.flag_doublets`).
 DOUBLET_SCORE = "doublet_score"
 PREDICTED_DOUBLET = "predicted_doublet"
@@ -94,6 +102,7 @@ RESERVED_OBS_COLUMNS = frozenset(
     {
         SAMPLE,
         BARCODE,
+        IS_CELL,
         DOUBLET_SCORE,
         PREDICTED_DOUBLET,
         *(c for c in QC_METRIC_COLUMNS if "{" not in c),
@@ -326,6 +335,27 @@ def read_qc_obs(path: str | PathLike[str]) -> tuple[pd.DataFrame, dict[str, list
             path=path,
         )
     return obs, {k: [float(x) for x in v] for k, v in thresholds.items()}
+
+
+def read_cell_calls(path: str | PathLike[str]) -> dict[str, Any]:
+    """What was decided about a checkpoint's barcodes (``uns["scingest"]["cells"]``).
+
+    Parameters
+    ----------
+    path
+        A checkpoint.
+
+    Returns
+    -------
+    The info of :class:`scingest.readers._features.CellSelection` (``raw``, ``cells``,
+    ``barcodes_with_counts``, ``cut_total``, ``rank_curve``, ...); empty for a checkpoint
+    written before scingest called cells.
+    """
+    import h5py
+    from anndata.io import read_elem
+
+    with h5py.File(path, "r") as f:
+        return read_elem(f[CELL_CALLS_KEY]) if CELL_CALLS_KEY in f else {}
 
 
 #: Each sample's ``obs`` and QC limits (:func:`read_qc_samples`): sample -> ``obs``, and

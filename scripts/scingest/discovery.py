@@ -39,7 +39,7 @@ QC_OVERRIDE_COLUMNS = (
 )
 #: Sheet columns that set a reader option of the config key of the same name for one sample
 #: (an empty cell keeps the config value); never copied to obs.
-READER_OVERRIDE_COLUMNS = ("orientation", "genome", "h5ad_layer", "allow_non_integer")
+READER_OVERRIDE_COLUMNS = ("orientation", "genome", "h5ad_layer", "allow_non_integer", "barcodes")
 #: Reader options that must be the same for every sample (the merge joins on them): a sheet
 #: column with one of these names is refused.
 RUN_WIDE_READER_KEYS = ("dtype", "var_names", "other_features")

@@ -14,7 +14,7 @@ from os import PathLike
 from pathlib import Path
 
 from .errors import ScingestError
-from .layouts import LAYOUT_FORMATS, detect_layout, resolve
+from .layouts import LAYOUT_FORMATS, detect_layout, raw_input, resolve
 
 #: Every format name a sheet's ``format`` column may hold (besides ``auto``), with what it is.
 FORMATS: dict[str, str] = {
@@ -246,7 +246,9 @@ def input_files(path: str | PathLike[str], format: str, *, genome: str | None = 
     Returns
     -------
     The files (never folders): a 10x folder's or triplet's three, a Matrix Market file
-    and its name files, a layout's files (:func:`scingest.layouts.resolve`), else ``path``.
+    and its name files, a layout's files (:func:`scingest.layouts.resolve`), else ``path``;
+    for a raw matrix with the tool's filtered matrix beside it
+    (:func:`scingest.layouts.raw_input`), also the file holding that one's barcodes.
 
     Raises
     ------
@@ -255,14 +257,19 @@ def input_files(path: str | PathLike[str], format: str, *, genome: str | None = 
     """
     path = Path(path)
     if format == "10x_mtx":
-        return list(tenx_files(tenx_folder(path, genome=genome)).values())
-    if format == "10x_triplet":
-        return list(triplet_files(path).values())
-    if format == "mtx":
-        return [path, *mtx_name_files(path).values()]
-    if format in LAYOUT_FORMATS:
-        return resolve(path, format).files
-    return [path]
+        files = list(tenx_files(tenx_folder(path, genome=genome)).values())
+    elif format == "10x_triplet":
+        files = list(triplet_files(path).values())
+    elif format == "mtx":
+        files = [path, *mtx_name_files(path).values()]
+    elif format in LAYOUT_FORMATS:
+        files = resolve(path, format).files
+    else:
+        files = [path]
+    raw = raw_input(path, format)
+    if raw is not None and raw.sibling is not None:  # the tool's cell calls, beside it
+        files.append(raw.sibling)
+    return files
 
 
 def group_companions(entries: list[Path]) -> tuple[set[Path], dict[Path, str]]:

@@ -10,6 +10,7 @@ layout by its files. Only pathlib and json are imported, as for :mod:`scingest.f
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -387,4 +388,113 @@ def multi_samples(folder: str | PathLike[str]) -> dict[str, Path] | None:
                 for p in sorted(per_sample.iterdir())
                 if p.is_dir() and not p.name.startswith(".")
             }
+    return None
+
+
+#: A CellRanger raw matrix's name (file, folder, or part of a GEO file name), and what its
+#: filtered sibling is called: the same name with ``filtered`` for ``raw``.
+_CELLRANGER_RAW = re.compile(r"(?i)(?<![a-z])raw(?=_(?:feature|gene|probe)_bc_matri(?:x|ces))")
+#: STARsolo's feature folders (``Solo.out/<feature>/raw``).
+_SOLO_ALL_FEATURES = ("Gene", "GeneFull", "GeneFull_Ex50pAS", "GeneFull_ExonOverIntron", "Velocyto")
+
+
+@dataclass
+class RawInput:
+    """Why an input is a raw matrix (every barcode seen), from its tool's naming.
+
+    Attributes
+    ----------
+    reason
+        What says so, for the log (``STARsolo's raw/``, ...).
+    sibling
+        The file listing the barcodes of the tool's filtered matrix beside it (its cell
+        calls), when there is one: a barcodes file, or a filtered .h5.
+    """
+
+    reason: str
+    sibling: Path | None = None
+
+
+def _first_file(folder: Path, names: tuple[str, ...]) -> Path | None:
+    for name in names:
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _tenx_barcodes(folder: Path) -> Path | None:
+    """The barcodes file of a 10x matrix folder (or of its one genome subfolder)."""
+    found = _first_file(folder, ("barcodes.tsv",))
+    if found is not None or not folder.is_dir():
+        return found
+    subs = [p for p in sorted(folder.iterdir()) if p.is_dir()]
+    found_in = [b for b in (_first_file(p, ("barcodes.tsv",)) for p in subs) if b is not None]
+    return found_in[0] if len(found_in) == 1 else None
+
+
+def raw_input(path: str | PathLike[str], format: str) -> RawInput | None:
+    """Whether ``path`` is a raw matrix by its tool's naming, and its filtered sibling.
+
+    Raw by name: CellRanger's ``raw_feature_bc_matrix`` (``.h5`` or folder),
+    ``raw_gene_bc_matrices`` (CellRanger 2, also its genome subfolder) and GEO files named
+    after them (``GSM1_raw_feature_bc_matrix.h5``), sibling ``filtered_...``; STARsolo's
+    ``Solo.out/<feature>/raw`` (sibling ``filtered/``); kb's ``counts_unfiltered`` (sibling
+    ``counts_filtered``); alevin-fry's output of an unfiltered permit list
+    (``generate_permit_list.json`` saying ``"permit-list-type": "unfiltered"``). Run
+    folders (``starsolo``, ``kb`` and ``cellranger_*`` formats given the run) read the
+    filtered matrix and are not raw.
+
+    Parameters
+    ----------
+    path
+        The sample's ``path``.
+    format
+        Its format.
+
+    Returns
+    -------
+    The reason and sibling; None when the naming does not say raw.
+    """
+    path = Path(path)
+    if format == "kb":
+        folder = _kb_folder(path)
+        if folder is None or folder.name != "counts_unfiltered":
+            return None
+        sibling = folder.parent / "counts_filtered" / f"{_KB_STEM}.barcodes.txt"
+        return RawInput(
+            "kb's counts_unfiltered (every barcode kb saw)", sibling if sibling.is_file() else None
+        )
+    if format == "alevin_fry":
+        folder = _fry_folder(path)
+        meta = None if folder is None else folder.parent / "generate_permit_list.json"
+        if meta is None or not meta.is_file():
+            return None
+        try:
+            kind = json.loads(meta.read_text()).get("permit-list-type")
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            return None
+        if kind != "unfiltered":
+            return None
+        return RawInput(f"alevin-fry with an unfiltered permit list ({meta.name})")
+    if format not in ("10x_mtx", "10x_h5"):
+        return None
+    folder = path if path.is_dir() else path.parent
+    if folder.name == "raw" and (
+        folder.parent.name in _SOLO_ALL_FEATURES or folder.parent.parent.name == "Solo.out"
+    ):
+        sibling = _tenx_barcodes(folder.parent / "filtered")
+        return RawInput(f"STARsolo's {folder.parent.name}/raw (every barcode STARsolo saw)", sibling)
+    for part in (path, path.parent):  # the matrix itself, or CellRanger 2's genome subfolder
+        if not _CELLRANGER_RAW.search(part.name):
+            continue
+        twin = part.with_name(_CELLRANGER_RAW.sub("filtered", part.name, count=1))
+        if part != path:  # a genome subfolder: the same genome in the filtered folder
+            twin = twin / path.name
+        sibling = None
+        if twin.is_file() and twin.suffix.lower() in (".h5", ".hdf5"):
+            sibling = twin
+        elif twin.is_dir():
+            sibling = _tenx_barcodes(twin)
+        return RawInput(f"CellRanger's {part.name} (every barcode CellRanger saw)", sibling)
     return None

@@ -459,6 +459,7 @@ def flag_outliers(
     max_counts: float | None = None,
     min_genes: float | None = None,
     max_genes: float | None = None,
+    cells: np.ndarray | None = None,
 ) -> dict[str, list[float]]:
     """Flag outlier cells in ``obs``, in place, without removing any.
 
@@ -482,6 +483,10 @@ def flag_outliers(
        ``pct_counts_mt`` above ``max_pct_mt``.
     5. When the sample has no gene of the ``mt`` set, % mito is not measured:
        ``outlier_mt`` is never set and its limits are recorded as :data:`NOT_MEASURED`.
+    6. With a ``cells`` mask (``barcodes: all``: a raw matrix's barcodes, the called cells
+       marked), only the called cells take part in the limits (rules 1-3 count and measure
+       the called cells alone); every barcode is judged against those limits, and a
+       barcode that is not a called cell never passes.
 
     **Degenerate distributions.** The MAD of a metric that most cells share is 0 (single
     nuclei: most have no mito count at all, the median and the MAD of % mito are 0), and
@@ -511,6 +516,9 @@ def flag_outliers(
         Hard limits of total counts.
     min_genes, max_genes
         Hard limits of genes detected.
+    cells
+        One boolean per barcode, True for the called cells (rule 6); None: every barcode
+        is a cell.
 
     Returns
     -------
@@ -536,7 +544,11 @@ def flag_outliers(
         "outlier_mt": (None, max_pct_mt),
     }
     empty = obs["total_counts"].to_numpy(dtype=np.float64) == 0
-    n_counted = int((~empty).sum())
+    is_cell = np.ones(adata.n_obs, dtype=bool) if cells is None else np.asarray(cells, dtype=bool)
+    if is_cell.shape != (adata.n_obs,):
+        raise ScingestError(f"{is_cell.size} cell calls for {adata.n_obs} barcodes")
+    pool = ~empty & is_cell  # what the MAD limits are taken over
+    n_counted = int(pool.sum())
     use_mads = n_counted >= MIN_CELLS_MAD
     if not use_mads and (nmads is not None or nmads_mt is not None):
         logger.warning(
@@ -546,11 +558,18 @@ def flag_outliers(
             n_counted,
             MIN_CELLS_MAD,
         )
-    if empty.any():
+    if (empty & is_cell).any():
         logger.warning(
             "%d cell(s) without counts: flagged outlier_counts and outlier_genes, and left "
             "out of every limit",
-            int(empty.sum()),
+            int((empty & is_cell).sum()),
+        )
+    if cells is not None:
+        logger.info(
+            "QC limits over the %d called cells of %d barcodes; the %d others never pass",
+            int(is_cell.sum()),
+            adata.n_obs,
+            int((~is_cell).sum()),
         )
     limits: dict[str, list[float]] = {}
     for flag, (metric, side) in OUTLIER_METRICS.items():
@@ -565,7 +584,7 @@ def flag_outliers(
         lower, upper = -np.inf, np.inf
         n = nmads_mt if flag == "outlier_mt" else nmads
         if n is not None and use_mads:
-            median, spread, degenerate = robust_spread(scaled[~empty])
+            median, spread, degenerate = robust_spread(scaled[pool])
             low = median - n * spread if side == "both" else -np.inf
             high = median + n * spread
             if flag == "outlier_mt" and high < MIN_LIMIT_PCT_MT:
@@ -614,7 +633,7 @@ def flag_outliers(
             flagged |= empty
         obs[flag] = flagged
         limits[flag] = [float(lower), float(upper)]
-    obs[QC_PASS] = ~obs[list(OUTLIER_METRICS)].any(axis=1)
+    obs[QC_PASS] = ~obs[list(OUTLIER_METRICS)].any(axis=1).to_numpy() & is_cell
     return limits
 
 
@@ -627,7 +646,11 @@ MIN_CELLS_DOUBLETS = 100
 
 
 def flag_doublets(
-    adata: ad.AnnData, method: str = "scrublet", *, seed: int = DOUBLET_SEED
+    adata: ad.AnnData,
+    method: str = "scrublet",
+    *,
+    seed: int = DOUBLET_SEED,
+    cells: np.ndarray | None = None,
 ) -> list[float] | None:
     """Score doublets with scanpy's ``pp.scrublet`` on the raw counts, in place.
 
@@ -645,6 +668,9 @@ def flag_doublets(
         One of :data:`DOUBLET_METHODS`.
     seed
         Seed of scrublet's simulation and PCA: the same input gives the same calls.
+    cells
+        One boolean per barcode, True for the called cells (``barcodes: all``): only they
+        are scored (the others keep a NaN score and no call); None: every barcode.
 
     Returns
     -------
@@ -663,20 +689,22 @@ def flag_doublets(
     obs = adata.obs
     obs[DOUBLET_SCORE] = np.full(adata.n_obs, np.nan)
     obs[PREDICTED_DOUBLET] = np.zeros(adata.n_obs, dtype=bool)
-    if adata.n_obs < MIN_CELLS_DOUBLETS:
+    rows = np.arange(adata.n_obs) if cells is None else np.flatnonzero(cells)
+    if rows.size < MIN_CELLS_DOUBLETS:
         logger.warning(
             "doublets: %d cells are too few for scrublet (at least %d): no cell is called a "
             "doublet",
-            adata.n_obs,
+            rows.size,
             MIN_CELLS_DOUBLETS,
         )
         return [-np.inf, np.inf]
     import scanpy as sc
 
-    counts = ad.AnnData(X=adata.X.copy())
-    counts.obs_names = adata.obs_names
+    counts = ad.AnnData(X=_csr(adata.X)[rows].copy())
+    counts.obs_names = adata.obs_names[rows]
     sc.pp.scrublet(counts, random_state=seed, verbose=False)
-    scores = counts.obs["doublet_score"].to_numpy(dtype=np.float64)
+    scores = np.full(adata.n_obs, np.nan)
+    scores[rows] = counts.obs["doublet_score"].to_numpy(dtype=np.float64)
     obs[DOUBLET_SCORE] = scores
     threshold = (counts.uns.get("scrublet") or {}).get("threshold")
     if threshold is None or "predicted_doublet" not in counts.obs:
@@ -685,14 +713,15 @@ def flag_doublets(
             "scores kept, no cell is called a doublet"
         )
         return [-np.inf, np.inf]
-    predicted = counts.obs["predicted_doublet"].to_numpy(dtype=bool)
+    predicted = np.zeros(adata.n_obs, dtype=bool)
+    predicted[rows] = counts.obs["predicted_doublet"].to_numpy(dtype=bool)
     obs[PREDICTED_DOUBLET] = predicted
     obs[QC_PASS] = obs[QC_PASS].to_numpy(dtype=bool) & ~predicted
     logger.info(
         "doublets: scrublet (seed %d) calls %d of %d cells doublets (score above %.3g)",
         seed,
         int(predicted.sum()),
-        adata.n_obs,
+        rows.size,
         float(threshold),
     )
     return [-np.inf, float(threshold)]

@@ -15,7 +15,16 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .checkpoint import BARCODE, COUNTS_LAYER, PROVENANCE, QC_PASS, QC_THRESHOLDS, SAMPLE
+from .checkpoint import (
+    BARCODE,
+    CELL_CALLS,
+    COUNTS_LAYER,
+    IS_CELL,
+    PROVENANCE,
+    QC_PASS,
+    QC_THRESHOLDS,
+    SAMPLE,
+)
 from .compat import legacy_strings, named_layers, plain_strings
 from .discovery import is_reserved_column
 from .errors import ScingestError
@@ -50,6 +59,7 @@ def build_sample(
     other_features: Literal["drop", "obsm"] = "drop",
     h5ad_layer: str | None = None,
     loom_layers: Literal["keep", "drop"] = "drop",
+    barcodes: Literal["cells", "all", "as_cells"] = "cells",
     organism: Literal["human", "mouse"] = "human",
     gene_set_regex: Mapping[str, str | None] | None = None,
     percent_top: Sequence[int] = (20, 50, 100),
@@ -76,8 +86,10 @@ def build_sample(
         workflow writes itself are refused.
     orientation, dtype, allow_non_integer, genome, var_names, other_features
         Passed to :func:`scingest.readers.read_counts`.
-    h5ad_layer, loom_layers
-        Passed to :func:`scingest.readers.read_counts`.
+    h5ad_layer, loom_layers, barcodes
+        Passed to :func:`scingest.readers.read_counts`. With ``barcodes="all"`` a raw
+        matrix keeps every barcode with counts: ``obs["is_cell"]`` says which are called
+        cells; the QC limits are computed over those, and the others never pass.
     organism
         Chooses the ``mt``/``ribo``/``hb`` gene patterns
         (:func:`scingest.qc.gene_set_patterns`).
@@ -133,7 +145,10 @@ def build_sample(
         h5ad_layer=h5ad_layer,
         threads=threads,
         loom_layers=loom_layers,
+        barcodes=barcodes,
     )
+    calls = dict(adata.uns.pop("cell_calls", {}))
+    is_cell = calls.pop(IS_CELL, None)
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise ScingestError(
             f"no cells or no genes ({adata.n_obs} x {adata.n_vars}): expected a count matrix",
@@ -148,6 +163,8 @@ def build_sample(
             obs[key] = pd.Categorical([None] * adata.n_obs, categories=pd.Index([], dtype=object))
         else:
             obs[key] = pd.Categorical([value] * adata.n_obs) if isinstance(value, str) else value
+    if is_cell is not None:
+        obs[IS_CELL] = np.asarray(is_cell, dtype=bool)
     for key, values in input_obs_columns(adata.obs, taken=set(obs.columns), path=path).items():
         obs[key] = values
     adata.obs = obs
@@ -178,8 +195,9 @@ def build_sample(
         )
     compute_qc_metrics(adata, percent_top=percent_top)
     outlier_limits = dict(outlier_limits or {})
-    thresholds = flag_outliers(adata, **outlier_limits)
-    doublet_limits = flag_doublets(adata, doublets)
+    cells = None if is_cell is None else obs[IS_CELL].to_numpy(dtype=bool)
+    thresholds = flag_outliers(adata, **outlier_limits, cells=cells)
+    doublet_limits = flag_doublets(adata, doublets, cells=cells)
     if doublet_limits is not None:
         thresholds["doublet"] = doublet_limits
     adata.uns[PROVENANCE] = h5ad_safe(
@@ -198,6 +216,7 @@ def build_sample(
                 "other_features": other_features,
                 "h5ad_layer": h5ad_layer,
                 "loom_layers": loom_layers,
+                "barcodes": barcodes,
                 "organism": organism,
                 "gene_set_regex": patterns,
                 "percent_top": list(percent_top),
@@ -205,13 +224,15 @@ def build_sample(
                 "doublets": doublets,
             },
             "genes_flagged": flagged,
+            CELL_CALLS: calls,
             QC_THRESHOLDS: thresholds,
         }
     )
     logger.info(
-        "%s: %d cells x %d genes, %d counts; flagged genes %s; %d cells pass QC",
+        "%s: %d %s x %d genes, %d counts; flagged genes %s; %d cells pass QC",
         sample,
         adata.n_obs,
+        "cells" if cells is None else f"barcodes ({int(cells.sum())} called cells)",
         adata.n_vars,
         int(adata.X.sum()),
         flagged,

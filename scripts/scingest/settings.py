@@ -216,6 +216,7 @@ READER_KEYS = (
     "other_features",
     "h5ad_layer",
     "loom_layers",
+    "barcodes",
 )
 
 

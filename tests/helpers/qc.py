@@ -78,14 +78,20 @@ def _median_and_spread(values: list[float]) -> tuple[float, float]:
     return median, mad
 
 
-def reference_flags(obs: pd.DataFrame, params: dict, mito_genes: int) -> dict[str, list[bool]]:
-    """Each cell's flags from the README's rules, cell by cell."""
+def reference_flags(
+    obs: pd.DataFrame, params: dict, mito_genes: int, cells: list[bool] | None = None
+) -> dict[str, list[bool]]:
+    """Each cell's flags from the README's rules, cell by cell; ``cells`` marks the called
+    cells of a raw matrix's barcodes (``barcodes: all``): only they make the limits, and
+    no other barcode passes."""
     n = len(obs)
+    is_cell = [True] * n if cells is None else [bool(c) for c in cells]
     total = [float(v) for v in obs["total_counts"]]
     genes = [float(v) for v in obs["n_genes_by_counts"]]
     top20 = [float(v) for v in obs["pct_counts_in_top_20_genes"]]
     mito = [float(v) for v in obs["pct_counts_mt"]]
-    counted = [t > 0 for t in total]
+    with_counts = [t > 0 for t in total]
+    counted = [c and cell for c, cell in zip(with_counts, is_cell, strict=True)]
     use_mads = sum(counted) >= README_MIN_CELLS
     # (values to judge, the scale the MADs are taken on, nmads, sides, hard lower, hard upper)
     rules = {
@@ -119,8 +125,8 @@ def reference_flags(obs: pd.DataFrame, params: dict, mito_genes: int) -> dict[st
                 cell_flags[i] = True
             if high_limit is not None and v > high_limit:
                 cell_flags[i] = True
-            if scale == "log" and not counted[i]:
+            if scale == "log" and not with_counts[i]:
                 cell_flags[i] = True  # a cell without counts never passes
         flags[flag] = cell_flags
-    flags["qc_pass"] = [not any(flags[f][i] for f in rules) for i in range(n)]
+    flags["qc_pass"] = [is_cell[i] and not any(flags[f][i] for f in rules) for i in range(n)]
     return flags

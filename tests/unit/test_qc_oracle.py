@@ -70,7 +70,8 @@ limits = st.fixed_dictionaries(
         "max_counts": st.sampled_from([None, 400.0]),
         "min_genes": st.sampled_from([None, 3.0]),
         "max_genes": st.sampled_from([None, 30.0]),
-    }
+    },
+    optional={"cells": st.sampled_from([None, 0.3, 0.7, 1.0])},
 )
 
 
@@ -133,12 +134,33 @@ def test_metrics_equal_scanpy_and_flags_follow_the_readme(sample, params):
     for column in ("n_cells_by_counts", "pct_dropout_by_counts", "total_counts"):
         np.testing.assert_array_equal(ours.var[column], theirs.var[column], err_msg=column)
 
-    flag_outliers(ours, **params)
-    expected = reference_flags(ours.obs, params, mito_genes=sum(n.startswith("MT-") for n in names))
+    cells = _cells_mask(x, params)
+    params = {k: v for k, v in params.items() if k != "cells"}
+    flag_outliers(ours, **params, cells=cells)
+    expected = reference_flags(
+        ours.obs,
+        params,
+        mito_genes=sum(n.startswith("MT-") for n in names),
+        cells=None if cells is None else cells.tolist(),
+    )
     for flag, values in expected.items():
         assert ours.obs[flag].tolist() == values, flag
     empty = ours.obs["total_counts"].to_numpy() == 0
     assert not ours.obs["qc_pass"].to_numpy()[empty].any(), "a cell without counts passed"
+    if cells is not None:
+        assert not ours.obs["qc_pass"].to_numpy()[~cells].any(), "a non-cell passed"
+
+
+def _cells_mask(x: sp.csr_matrix, params: dict) -> np.ndarray | None:
+    """For some examples, a raw matrix's called cells (barcodes: all): the barcodes with the
+    most counts, as many as ``params["cells"]`` says (a share of the barcodes)."""
+    share = params.get("cells")
+    if share is None:
+        return None
+    totals = np.asarray(x.sum(axis=1)).ravel()
+    mask = np.zeros(x.shape[0], dtype=bool)
+    mask[np.argsort(-totals, kind="stable")[: max(1, round(share * x.shape[0]))]] = True
+    return mask
 
 
 def test_the_zero_count_cell_keeps_the_mito_flags():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import logging
 from os import PathLike
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import scipy.sparse as sp
@@ -20,8 +21,15 @@ import scipy.sparse as sp
 from ..errors import ScingestError
 from ..files import check_not_empty
 from ..formats import FORMATS, TENX_COMPANION, detect_format, input_files
-from ..layouts import LAYOUT_FORMATS
-from ._features import OtherFeatures, VarNames, assemble, keep_called_cells
+from ..layouts import LAYOUT_FORMATS, raw_input
+from ._features import (
+    BARCODES_MODES,
+    BarcodesMode,
+    OtherFeatures,
+    VarNames,
+    assemble,
+    keep_called_cells,
+)
 from ._orientation import Orientation, check_orientation
 from .dense import read_dense
 
@@ -77,6 +85,7 @@ def read_counts(
     h5ad_layer: str | None = None,
     threads: int | None = None,
     loom_layers: Literal["keep", "drop"] = "drop",
+    barcodes: BarcodesMode = "cells",
 ) -> ad.AnnData:
     """Read one sample's count matrix.
 
@@ -117,13 +126,22 @@ def read_counts(
     loom_layers
         For ``loom``: ``keep`` keeps its other layers (velocyto's ``spliced``,
         ``unspliced``, ``ambiguous``) in ``layers``; ``drop`` (default) leaves them out.
+    barcodes
+        For a raw matrix (every barcode seen: :func:`scingest.readers._features.keep_called_cells`
+        says how one is told): ``cells`` keeps its called cells (the tool's own calls where
+        the files carry them, else CellRanger's ordmag + EmptyDrops,
+        :func:`scingest.cells.call_cells`); ``all`` keeps every barcode with counts, with
+        ``uns["cell_calls"]["is_cell"]`` saying which are cells; ``as_cells`` takes every
+        barcode as a cell.
 
     Returns
     -------
-    AnnData with ``X`` a CSR matrix (cells x genes), ``obs_names`` the barcodes (where the
-    file carries the counting tool's own cell calls, only the barcodes it called cells),
-    ``var_names`` the gene names (or ids), ``var["gene_ids"]`` (or ``var["gene_symbols"]``)
-    and ``var["feature_types"]`` where the input has them.
+    AnnData with ``X`` a CSR matrix (cells x genes), ``obs_names`` the barcodes (of a raw
+    matrix, its called cells unless ``barcodes`` says otherwise), ``var_names`` the gene
+    names (or ids), ``var["gene_ids"]`` (or ``var["gene_symbols"]``) and
+    ``var["feature_types"]`` where the input has them; ``uns["cell_calls"]``: what was
+    decided about the barcodes (:class:`~scingest.readers._features.CellSelection`'s info,
+    and ``is_cell`` with ``barcodes="all"``).
     """
     if format in (None, "auto"):
         format = detect_format(path)
@@ -136,6 +154,7 @@ def read_counts(
         var_names=var_names,
         other_features=other_features,
         loom_layers=loom_layers,
+        barcodes=barcodes,
     )
     check_not_empty(input_files(path, format, genome=genome))
     counts = {"dtype": dtype, "allow_non_integer": allow_non_integer}
@@ -172,13 +191,21 @@ def read_counts(
         raw = read_h5ad_counts(path, layer=h5ad_layer, **counts)
     else:  # pragma: no cover - FORMATS and this dispatch are kept in step
         raise AssertionError(format)
-    if raw.called_cells is not None and layers:  # layers follow the cells kept
-        called = raw.called_cells.astype(bool)
-        layers = {key: matrix[called].tocsr() for key, matrix in layers.items()}
-    raw = keep_called_cells(raw, path)
+    named_raw = raw_input(path, format) if barcodes != "as_cells" else None
+    if named_raw is not None and named_raw.sibling is not None and raw.called_cells is None:
+        raw.called_cells = sibling_calls(raw.barcodes, named_raw.sibling, path=path)
+        raw.calls_source = f"the tool's own calls: the barcodes of its filtered matrix {named_raw.sibling}"
+    raw, selection = keep_called_cells(
+        raw, path, barcodes=barcodes, raw_reason=None if named_raw is None else named_raw.reason
+    )
+    if layers:  # layers follow the barcodes kept
+        layers = {key: matrix[selection.rows].tocsr() for key, matrix in layers.items()}
     adata = assemble(raw, path, var_names=var_names, other_features=other_features)
     for key, matrix in layers.items():
         adata.layers[key] = matrix
+    adata.uns["cell_calls"] = dict(selection.info)
+    if selection.is_cell is not None:
+        adata.uns["cell_calls"]["is_cell"] = selection.is_cell
     check_parsed(adata, path)
     check_unique_barcodes(adata, path)
     if make_unique:
@@ -196,6 +223,7 @@ def _check_options(
     var_names: str,
     other_features: str,
     loom_layers: str,
+    barcodes: str,
 ) -> None:
     """Check every reader option once, before anything is read (the readers trust them)."""
     if format not in FORMATS:
@@ -213,6 +241,67 @@ def _check_options(
         raise ScingestError(f"other_features must be drop or obsm, not {other_features!r}")
     if loom_layers not in ("keep", "drop"):
         raise ScingestError(f"loom_layers must be keep or drop, not {loom_layers!r}")
+    if barcodes not in BARCODES_MODES:
+        raise ScingestError(
+            f"barcodes must be one of {', '.join(BARCODES_MODES)}, not {barcodes!r}"
+        )
+
+
+def sibling_calls(
+    barcodes: np.ndarray, sibling: Path, *, path: str | PathLike[str]
+) -> np.ndarray:
+    """Which of a raw matrix's ``barcodes`` its tool called cells: those of the filtered
+    matrix beside it.
+
+    Parameters
+    ----------
+    barcodes
+        The raw matrix's barcodes.
+    sibling
+        The filtered matrix's barcodes file (10x ``barcodes.tsv[.gz]``, kb's
+        ``cells_x_genes.barcodes.txt``) or its ``.h5``.
+    path
+        The raw input, named in the error.
+
+    Returns
+    -------
+    One boolean per barcode.
+
+    Raises
+    ------
+    ScingestError
+        When the filtered matrix holds barcodes the raw one does not (not its sibling).
+    """
+    import numpy as np
+
+    if sibling.suffix.lower() in (".h5", ".hdf5"):
+        import h5py
+
+        with h5py.File(sibling, "r") as fh:
+            groups = ["matrix"] if "matrix" in fh else [k for k in fh if "barcodes" in fh[k]]
+            cells = {b.decode() if isinstance(b, bytes) else str(b) for g in groups for b in fh[g]["barcodes"][()]}
+    else:
+        from ..files import open_binary
+
+        with open_binary(sibling) as fh:
+            cells = {line.split(b"\t")[0].strip().decode() for line in fh if line.strip()}
+    called = np.isin(np.asarray(barcodes, dtype=str), list(cells))
+    missing = len(cells) - int(called.sum())
+    if missing:
+        raise ScingestError(
+            f"{missing} of the {len(cells)} barcodes of the filtered matrix beside it "
+            f"({sibling}) are not in this raw matrix: expected the filtered matrix of the same "
+            "run (its cells are a subset of the raw barcodes); set barcodes: as_cells to take "
+            "every barcode as a cell",
+            path=path,
+        )
+    logger.info(
+        "%s: the tool's own cell calls: the %d barcodes of its filtered matrix %s",
+        path,
+        len(cells),
+        sibling,
+    )
+    return called
 
 
 def check_parsed(adata: ad.AnnData, path: str | PathLike[str]) -> None:

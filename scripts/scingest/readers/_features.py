@@ -67,8 +67,11 @@ class RawCounts:
         attributes: a collaborator's cell types, donors, earlier QC), one value per cell.
     called_cells
         The counting tool's own cell calls, one per barcode (True: the tool called it a
-        cell), where the file carries them (a probe .h5's ``matrix/filtered_barcodes``);
-        None where it does not. :func:`keep_called_cells` applies them.
+        cell), where the files carry them (a probe .h5's ``matrix/filtered_barcodes``, the
+        filtered matrix beside a raw one); None where they do not.
+        :func:`keep_called_cells` applies them.
+    calls_source
+        Where :attr:`called_cells` come from, for the log and the provenance.
     """
 
     counts: sp.csr_matrix
@@ -79,14 +82,78 @@ class RawCounts:
     var: dict[str, np.ndarray] = field(default_factory=dict)
     obs: dict[str, Any] = field(default_factory=dict)
     called_cells: np.ndarray | None = None
+    calls_source: str | None = None
 
 
-def keep_called_cells(raw: RawCounts, path: str | PathLike[str]) -> RawCounts:
-    """Keep the barcodes the counting tool called cells, where the file says which.
+#: What ``barcodes`` may be (config ``barcodes``): ``cells`` keeps the called cells of a
+#: raw matrix, ``all`` keeps every barcode with counts, flagged (``is_cell``),
+#: ``as_cells`` takes every barcode of the input as a cell (no detection, no calls).
+BarcodesMode = Literal["cells", "all", "as_cells"]
+BARCODES_MODES = ("cells", "all", "as_cells")
+#: Points of the barcode-rank curve kept in the provenance (log-spaced ranks).
+RANK_CURVE_POINTS = 400
 
-    A matrix holding every barcode seen (a probe .h5 of all barcodes) is mostly empty
-    droplets; where the file carries the tool's own calls (:attr:`RawCounts.called_cells`)
-    only the called cells are kept, said in the log. The one place this choice is made.
+
+def rank_curve(
+    totals: np.ndarray, *, points: int = RANK_CURVE_POINTS
+) -> tuple[np.ndarray, np.ndarray]:
+    """The barcode-rank curve of ``totals`` at up to ``points`` log-spaced ranks.
+
+    Parameters
+    ----------
+    totals
+        Each barcode's total counts.
+    points
+        How many ranks to keep at most (the first and the last always).
+
+    Returns
+    -------
+    1-based ranks (by descending totals) and the total at each, as float64 arrays.
+    """
+    ordered = np.sort(np.asarray(totals, dtype=np.float64))[::-1]
+    if ordered.size == 0:
+        return np.zeros(0), np.zeros(0)
+    ranks = np.unique(np.round(np.geomspace(1, ordered.size, points)).astype(np.int64))
+    return ranks.astype(np.float64), ordered[ranks - 1]
+
+
+@dataclass
+class CellSelection:
+    """What :func:`keep_called_cells` decided, for the checkpoint.
+
+    Attributes
+    ----------
+    rows
+        The barcodes (rows of the input) kept, in input order.
+    is_cell
+        One per kept barcode: True for a called cell (None when the input is not raw:
+        every barcode is a cell).
+    info
+        For the provenance and the QC summary: the mode, why the input is raw, whose
+        calls, how many barcodes and cells, the barcode-rank curve, the calls' figures.
+    """
+
+    rows: np.ndarray
+    is_cell: np.ndarray | None
+    info: dict[str, Any]
+
+
+def keep_called_cells(
+    raw: RawCounts,
+    path: str | PathLike[str],
+    *,
+    barcodes: BarcodesMode = "cells",
+    raw_reason: str | None = None,
+) -> tuple[RawCounts, CellSelection]:
+    """Reduce a raw matrix to its called cells, or flag them: the one place this is decided.
+
+    A matrix holding every barcode seen (``raw_reason`` from its tool's naming, a file
+    that carries the tool's calls, or a barcode-rank curve that looks raw,
+    :func:`scingest.cells.looks_raw`) is mostly empty droplets. Its cells are the tool's
+    own calls where the files carry them (:attr:`RawCounts.called_cells`: a probe .h5's
+    ``filtered_barcodes``, the barcodes of the filtered matrix beside it), else those of
+    :func:`scingest.cells.call_cells` (CellRanger's ordmag + EmptyDrops). The log says
+    which.
 
     Parameters
     ----------
@@ -94,43 +161,127 @@ def keep_called_cells(raw: RawCounts, path: str | PathLike[str]) -> RawCounts:
         The counts as a reader returned them.
     path
         The input, named in the log.
+    barcodes
+        ``cells``: keep the called cells; ``all``: keep every barcode with counts, the
+        calls in :attr:`CellSelection.is_cell`; ``as_cells``: keep every barcode as a cell
+        (no detection, the file's own calls ignored).
+    raw_reason
+        Why the input is raw by its naming (:func:`scingest.layouts.raw_input`), or None.
 
     Returns
     -------
-    ``raw`` itself when it carries no calls, else its called cells (calls kept, all True).
+    The counts kept, and what was decided.
 
     Raises
     ------
     ScingestError
-        When the calls do not give one value per barcode.
+        When the calls do not give one value per barcode, or an unknown ``barcodes``.
     """
+    from ..cells import METHOD, METHOD_TEXT, barcode_totals, call_cells, looks_raw
+
+    if barcodes not in BARCODES_MODES:
+        raise ScingestError(f"barcodes must be one of {', '.join(BARCODES_MODES)}, not {barcodes!r}")
+    n = len(raw.barcodes)
+    info: dict[str, Any] = {"barcodes": barcodes, "barcodes_in_input": n}
+    everything = np.arange(n)
+    if barcodes == "as_cells":
+        info.update(raw=None, source="none: every barcode taken as a cell (barcodes: as_cells)")
+        info["cells"] = n
+        return _without_calls(raw), CellSelection(everything, None, info)
+    totals = barcode_totals(raw.counts)
     calls = raw.called_cells
-    if calls is None:
-        return raw
-    calls = np.asarray(calls, dtype=bool)
-    if calls.shape != (len(raw.barcodes),):
-        raise ScingestError(
-            f"{calls.size} cell calls for {len(raw.barcodes)} barcodes: expected one per barcode",
-            path=path,
-        )
-    keep = np.flatnonzero(calls)
-    logger.info(
-        "%s: kept the %d of %d barcodes the counting tool called cells (its own calls, "
-        "stored in the file); the other %d are left out",
-        path,
-        keep.size,
-        calls.size,
-        calls.size - keep.size,
+    reason = raw_reason
+    if calls is not None:
+        calls = np.asarray(calls, dtype=bool)
+        if calls.shape != (n,):
+            raise ScingestError(
+                f"{calls.size} cell calls for {n} barcodes: expected one per barcode", path=path
+            )
+        reason = reason or "the file marks which of its barcodes are cells"
+        info["source"] = raw.calls_source or "the counting tool's own calls"
+        info["method"] = "tool"
+    else:
+        reason = reason or looks_raw(totals)
+        if reason is None:
+            info.update(raw=None, source="none: not a raw matrix, every barcode is a cell")
+            info["cells"] = n
+            return raw, CellSelection(everything, None, info)
+        called = call_cells(raw.counts)
+        calls = called.is_cell
+        info["source"] = METHOD_TEXT
+        info["method"] = METHOD
+        info["calls"] = called.summary()
+    with_counts = totals > 0
+    info.update(
+        raw=reason,
+        barcodes_with_counts=int(with_counts.sum()),
+        cells=int(calls.sum()),
+        cut_total=float(totals[calls].min()) if calls.any() else float("nan"),
     )
+    info["rank_curve_ranks"], info["rank_curve_totals"] = rank_curve(totals[with_counts])
+    logger.info(
+        "%s: a raw matrix (%s): %d barcodes, %d with counts; %d called cells (%s)",
+        path,
+        reason,
+        n,
+        info["barcodes_with_counts"],
+        info["cells"],
+        info["source"],
+    )
+    if barcodes == "cells":
+        rows = np.flatnonzero(calls)
+        if rows.size == 0:
+            raise ScingestError(
+                f"a raw matrix ({reason}) in which no barcode is a cell ({info['source']}): "
+                "expected cells among its barcodes; set barcodes: all to keep every barcode "
+                "(flagged), or barcodes: as_cells to take every barcode as a cell",
+                path=path,
+            )
+        logger.info(
+            "%s: kept the %d called cells; the other %d barcodes are left out (barcodes: all "
+            "keeps them, flagged)",
+            path,
+            rows.size,
+            n - rows.size,
+        )
+        return _subset(raw, rows), CellSelection(rows, None, info)
+    rows = np.flatnonzero(with_counts)
+    logger.info(
+        "%s: barcodes: all: kept the %d barcodes with counts (%d called cells, obs is_cell); "
+        "%d barcodes without any count are left out",
+        path,
+        rows.size,
+        int(calls[rows].sum()),
+        n - rows.size,
+    )
+    return _subset(raw, rows), CellSelection(rows, calls[rows], info)
+
+
+def _without_calls(raw: RawCounts) -> RawCounts:
+    """``raw`` without its cell calls."""
+    if raw.called_cells is None:
+        return raw
     return RawCounts(
-        counts=raw.counts[keep].tocsr(),
-        barcodes=np.asarray(raw.barcodes)[keep],
+        counts=raw.counts,
+        barcodes=raw.barcodes,
         symbols=raw.symbols,
         ids=raw.ids,
         feature_types=raw.feature_types,
         var=raw.var,
-        obs={k: v[keep] for k, v in raw.obs.items()},
-        called_cells=calls[keep],
+        obs=raw.obs,
+    )
+
+
+def _subset(raw: RawCounts, rows: np.ndarray) -> RawCounts:
+    """The barcodes ``rows`` of ``raw`` (its calls dropped: they were applied)."""
+    return RawCounts(
+        counts=raw.counts[rows].tocsr(),
+        barcodes=np.asarray(raw.barcodes)[rows],
+        symbols=raw.symbols,
+        ids=raw.ids,
+        feature_types=raw.feature_types,
+        var=raw.var,
+        obs={k: np.asarray(v)[rows] if isinstance(v, list) else v[rows] for k, v in raw.obs.items()},
     )
 
 
