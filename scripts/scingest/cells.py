@@ -331,7 +331,9 @@ def _kernels():
         return out
 
     @numba.njit(cache=True, parallel=True)
-    def simulate(keep, alias, logp, totals, starts, observed, n_sims, n_chunks, seed):  # pragma: no cover
+    def simulate(  # pragma: no cover - compiled
+        keep, alias, logp, totals, starts, observed, n_sims, n_chunks, seed
+    ):
         n_genes = keep.size
         n_obs = observed.size
         largest = totals[-1] if totals.size else 0

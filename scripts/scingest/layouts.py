@@ -484,7 +484,8 @@ def raw_input(path: str | PathLike[str], format: str) -> RawInput | None:
         folder.parent.name in _SOLO_ALL_FEATURES or folder.parent.parent.name == "Solo.out"
     ):
         sibling = _tenx_barcodes(folder.parent / "filtered")
-        return RawInput(f"STARsolo's {folder.parent.name}/raw (every barcode STARsolo saw)", sibling)
+        reason = f"STARsolo's {folder.parent.name}/raw (every barcode STARsolo saw)"
+        return RawInput(reason, sibling)
     for part in (path, path.parent):  # the matrix itself, or CellRanger 2's genome subfolder
         if not _CELLRANGER_RAW.search(part.name):
             continue

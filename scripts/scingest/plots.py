@@ -24,9 +24,11 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormat
 
 from .checkpoint import (
     DOUBLET_SCORE,
+    IS_CELL,
     PREDICTED_DOUBLET,
     QC_PASS,
     QcSamples,
+    read_cell_calls,
     read_qc_obs,
     read_qc_samples,
 )
@@ -367,16 +369,56 @@ def plot_counts_vs_genes(
         _save(fig, out)
 
 
+def rank_curve(
+    obs: pd.DataFrame, calls: Mapping | None
+) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """A sample's barcode-rank curve: ranks, total counts, and its number of called cells.
+
+    Parameters
+    ----------
+    obs
+        Its ``obs`` (``total_counts``).
+    calls
+        Its cell calls (:func:`scingest.checkpoint.read_cell_calls`), or None.
+
+    Returns
+    -------
+    1-based ranks and totals (descending); the called cells (the cut) of a raw matrix, else
+    None. A raw matrix's curve is the one stored with its calls (every barcode with counts,
+    also those not kept).
+    """
+    calls = calls or {}
+    if calls.get("raw") and len(calls.get("rank_curve_ranks", [])):
+        ranks = np.asarray(calls["rank_curve_ranks"], dtype=float)
+        totals = np.asarray(calls["rank_curve_totals"], dtype=float)
+        return ranks, totals, int(calls.get("cells", 0))
+    totals = np.sort(obs["total_counts"].to_numpy(dtype=float))[::-1]
+    return np.arange(1, len(totals) + 1, dtype=float), totals, None
+
+
+def called_cells(obs: pd.DataFrame) -> pd.DataFrame:
+    """The called cells of a sample's ``obs``: all of it, but with ``barcodes: all``
+    (``obs["is_cell"]``) only the barcodes called cells."""
+    if IS_CELL not in obs.columns:
+        return obs
+    return obs[obs[IS_CELL].to_numpy(dtype=bool)]
+
+
 def plot_barcode_rank(
     obs: Mapping[str, pd.DataFrame],
     out: str | PathLike[str] | None = None,
     *,
     group_by: str | None = "condition",
     limits: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+    calls: Mapping[str, Mapping] | None = None,
     ax: Axes | None = None,
 ) -> None:
-    """Barcode-rank (knee) plot: total counts of each cell against its rank, log-log, one
+    """Barcode-rank (knee) plot: total counts of each barcode against its rank, log-log, one
     line per sample, coloured by sample (up to :data:`MAX_LEGEND`) or by group.
+
+    A raw matrix's line is its whole barcode-rank curve (from the checkpoint's cell calls,
+    also where only the cells were kept): the called cells drawn solid, the background
+    faint, and the cut between them marked (a line with one sample, a dot with several).
 
     Parameters
     ----------
@@ -388,6 +430,8 @@ def plot_barcode_rank(
         The obs column that colours the lines beyond :data:`MAX_LEGEND` samples.
     limits
         Sample -> ``{flag: [lower, upper]}``: the lower count limit is marked on its line.
+    calls
+        Sample -> its cell calls (:func:`scingest.checkpoint.read_cell_calls`).
     ax
         Draw into these axes instead of a figure of its own.
     """
@@ -406,19 +450,46 @@ def plot_barcode_rank(
         else _group_colours(groups)
     )
     seen: set[str] = set()
+    most = 0
     for sample in _order(groups):
-        counts = np.sort(obs[sample]["total_counts"].to_numpy(dtype=float))[::-1]
+        ranks, counts, n_cells = rank_curve(obs[sample], (calls or {}).get(sample))
+        most = max(most, len(ranks) and int(ranks[-1]))
         key = sample if by_sample else groups[sample]
         label = key if key not in seen else None
         seen.add(key)
+        style = {"color": colours[key], "linewidth": 1.2}
+        cells = ranks <= (n_cells if n_cells is not None else np.inf)
         ax.plot(
-            np.arange(1, len(counts) + 1),
-            np.clip(counts, 1, None),
-            color=colours[key],
-            linewidth=1.2,
+            ranks[cells],
+            np.clip(counts[cells], 1, None),
             alpha=0.9 if by_sample else 0.6,
             label=label,
+            **style,
         )
+        if n_cells is None:
+            continue
+        if (~cells).any():  # the background, joined to the last cell
+            back = np.r_[np.flatnonzero(cells)[-1:], np.flatnonzero(~cells)]
+            ax.plot(ranks[back], np.clip(counts[back], 1, None), alpha=0.3, **style)
+        if n_cells and len(obs) == 1:
+            ax.axvline(
+                n_cells,
+                color="0.3",
+                linestyle=":",
+                linewidth=1.2,
+                label=f"cut: {n_cells:,} called cells | background",
+            )
+        elif n_cells:
+            at = min(np.searchsorted(ranks, n_cells), len(ranks) - 1)
+            ax.plot(
+                [ranks[at]],
+                [max(counts[at], 1)],
+                marker="o",
+                markersize=5,
+                markeredgecolor="black",
+                linestyle="none",
+                **style,
+            )
         for value in ((limits or {}).get(sample, {}).get("outlier_counts", []))[:1]:
             if len(obs) == 1 and np.isfinite(value) and value > 0:
                 ax.axhline(
@@ -431,10 +502,10 @@ def plot_barcode_rank(
     ax.set_xscale("log")
     ax.set_yscale("log")
     _plain_log_axes(ax)
-    if max((len(frame) for frame in obs.values()), default=0) > 10_000:
+    if most > 10_000:
         ax.xaxis.set_major_locator(LogLocator())  # 1, 10, 100, ...: 1-2-5 labels would collide
-    ax.set_xlabel("barcode rank (cells sorted by total counts)")
-    ax.set_ylabel("total counts per cell")
+    ax.set_xlabel("barcode rank (barcodes sorted by total counts)")
+    ax.set_ylabel("total counts per barcode")
     ax.grid(alpha=0.3, which="major")
     ncol = 1 if len(seen) <= 14 else 2
     ax.legend(
@@ -509,10 +580,13 @@ def plot_sample(
     obs: pd.DataFrame,
     limits: Mapping[str, Sequence[float]],
     out: str | PathLike[str],
+    calls: Mapping | None = None,
 ) -> None:
     """One sample's QC figure: violins of total counts, genes, % mito and % in the top 20
     genes with the limits drawn and flagged cells in red; counts vs genes coloured by % mito;
-    the barcode-rank plot (and scrublet's scores, with doublet detection).
+    the barcode-rank plot with the cut between cells and background of a raw matrix (and
+    scrublet's scores, with doublet detection). With ``obs["is_cell"]`` (``barcodes:
+    all``) every panel but the barcode rank shows the called cells only.
 
     Parameters
     ----------
@@ -524,7 +598,11 @@ def plot_sample(
         Its ``{flag: [lower, upper]}``.
     out
         The PNG file.
+    calls
+        Its cell calls (:func:`scingest.checkpoint.read_cell_calls`), or None.
     """
+    every = obs
+    obs = called_cells(obs)
     # margins fixed by hand, not layout="constrained": its layout passes took 0.35 of the
     # figure's 0.9 s, paid by every ingest job (the labels here do not change in length)
     fig = Figure(figsize=(16, 9))
@@ -601,16 +679,18 @@ def plot_sample(
     )
     doublets = DOUBLET_SCORE in obs.columns
     plot_barcode_rank(
-        {sample: obs},
+        {sample: every},
         limits={sample: limits},
+        calls={sample: calls} if calls else None,
         ax=fig.add_subplot(grid[1, 2] if doublets else grid[1, 2:]),
         group_by=None,
     )
     if doublets:
         plot_doublet_scores(obs, limits.get("doublet"), fig.add_subplot(grid[1, 3]))
     n_pass = int((~failed).sum())
+    kept = f" (of {len(every):,} barcodes kept)" if len(every) != len(obs) else ""
     fig.suptitle(
-        f"{sample}: {len(obs):,} cells, {n_pass:,} pass QC "
+        f"{sample}: {len(obs):,} cells{kept}, {n_pass:,} pass QC "
         f"({100 * n_pass / max(len(obs), 1):.0f}%); red: flagged, dashed: limits",
         fontsize="x-large",
     )
@@ -671,10 +751,12 @@ def plot_overview(
         :func:`scingest.checkpoint.read_qc_samples` of ``checkpoints`` when the caller
         has read it already.
     """
-    obs, limits = read_qc_samples(checkpoints) if loaded is None else loaded
+    every, limits = read_qc_samples(checkpoints) if loaded is None else loaded
+    calls = {sample: read_cell_calls(path) for sample, path in checkpoints.items()}
+    obs = {sample: called_cells(frame) for sample, frame in every.items()}
     plot_violins(obs, limits, violins, group_by=group_by)
     # a sample without mito genes has pct_counts_mt 0 (scanpy's value): drawn as not measured
-    every = pd.concat(
+    joined = pd.concat(
         [
             frame if measured(limits[s], "outlier_mt") else frame.assign(pct_counts_mt=np.nan)
             for s, frame in obs.items()
@@ -682,11 +764,11 @@ def plot_overview(
         ignore_index=True,
     )
     plot_counts_vs_genes(
-        every,
+        joined,
         counts_vs_genes,
-        title=f"All cells of {plural(len(obs), 'sample')} ({plural(len(every), 'cell')})",
+        title=f"All cells of {plural(len(obs), 'sample')} ({plural(len(joined), 'cell')})",
     )
-    plot_barcode_rank(obs, barcode_rank, group_by=group_by)
+    plot_barcode_rank(every, barcode_rank, group_by=group_by, calls=calls)
     plot_cells(obs, cells, group_by=group_by)
 
 
@@ -705,4 +787,4 @@ def plot_sample_checkpoint(
         The PNG file.
     """
     obs, limits = read_qc_obs(checkpoint)
-    plot_sample(sample, obs, limits, out)
+    plot_sample(sample, obs, limits, out, calls=read_cell_calls(checkpoint))

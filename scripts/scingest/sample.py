@@ -133,6 +133,7 @@ def build_sample(
         )
     if format in (None, "auto"):
         format = detect_format(path)
+    mode = barcodes
     adata = read_counts(
         path,
         format,
@@ -216,7 +217,7 @@ def build_sample(
                 "other_features": other_features,
                 "h5ad_layer": h5ad_layer,
                 "loom_layers": loom_layers,
-                "barcodes": barcodes,
+                "barcodes": mode,
                 "organism": organism,
                 "gene_set_regex": patterns,
                 "percent_top": list(percent_top),

@@ -11,7 +11,14 @@ import numpy as np
 import pandas as pd
 from anndata.io import read_elem
 
-from .checkpoint import PREDICTED_DOUBLET, QC_PASS, QcSamples, read_qc_samples
+from .checkpoint import (
+    IS_CELL,
+    PREDICTED_DOUBLET,
+    QC_PASS,
+    QcSamples,
+    read_cell_calls,
+    read_qc_samples,
+)
 from .files import atomic_path
 from .qc import OUTLIER_METRICS
 
@@ -49,9 +56,13 @@ MULTIQC_HEADER = """\
 
 
 def sample_row(
-    sample: str, obs: pd.DataFrame, var: pd.DataFrame, thresholds: Mapping[str, Any]
+    sample: str,
+    obs: pd.DataFrame,
+    var: pd.DataFrame,
+    thresholds: Mapping[str, Any],
+    calls: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One summary row from a sample's ``obs``, ``var`` and QC limits.
+    """One summary row from a sample's ``obs``, ``var``, QC limits and cell calls.
 
     Parameters
     ----------
@@ -63,15 +74,25 @@ def sample_row(
         Its ``var``, with scanpy's per-gene ``n_cells_by_counts``.
     thresholds
         ``{flag: [lower, upper]}``, as :func:`scingest.checkpoint.read_qc_obs` gives.
+    calls
+        What was decided about its barcodes (:func:`scingest.checkpoint.read_cell_calls`).
 
     Returns
     -------
-    Column name -> value, the columns of :func:`qc_summary`.
+    Column name -> value, the columns of :func:`qc_summary`. With ``obs["is_cell"]``
+    (``barcodes: all``) the medians and flag counts are those of the called cells.
     """
+    calls = calls or {}
     mt_measured = not np.isnan(thresholds.get("outlier_mt", [0.0, 0.0])).all()
+    n_rows = len(obs)
+    if IS_CELL in obs.columns:
+        obs = obs[obs[IS_CELL].to_numpy(dtype=bool)]
+    barcodes = calls.get("barcodes_with_counts", calls.get("barcodes_in_input", n_rows))
     row: dict[str, Any] = {
         "sample": sample,
-        "cells": len(obs),
+        "barcodes": int(barcodes) if calls.get("raw") else n_rows,
+        "called_cells": len(obs),
+        "cells": n_rows,
         "genes": len(var),
         "genes_detected": int((var[N_CELLS] > 0).sum()),
         "median_total_counts": _median(obs["total_counts"]),
@@ -117,7 +138,8 @@ def qc_summary(
 
     Returns
     -------
-    One row per sample: cells, genes, genes detected, median QC figures per cell, cells
+    One row per sample: barcodes (of a raw matrix, those with counts), called cells,
+    cells (rows of the checkpoint), genes, genes detected, median QC figures per cell, cells
     flagged by each criterion (``cells_outlier_*``, and ``cells_doublet`` with doublet
     detection), cells flagged by any (``cells_flagged``) and passing, and the limits the
     flags applied (``limit_*``): ``-inf``/``inf`` where there is none, NaN where the
@@ -134,7 +156,8 @@ def qc_summary(
     for sample, path in checkpoints.items():
         with h5py.File(path, "r") as f:  # the one var column the row needs
             var = pd.DataFrame({N_CELLS: read_elem(f["var"][N_CELLS])})
-        rows.append(sample_row(sample, obs[sample], var, limits[sample]))
+        calls = read_cell_calls(path)
+        rows.append(sample_row(sample, obs[sample], var, limits[sample], calls))
     return pd.DataFrame(rows)
 
 

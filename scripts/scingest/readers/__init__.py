@@ -194,7 +194,9 @@ def read_counts(
     named_raw = raw_input(path, format) if barcodes != "as_cells" else None
     if named_raw is not None and named_raw.sibling is not None and raw.called_cells is None:
         raw.called_cells = sibling_calls(raw.barcodes, named_raw.sibling, path=path)
-        raw.calls_source = f"the tool's own calls: the barcodes of its filtered matrix {named_raw.sibling}"
+        raw.calls_source = (
+            f"the tool's own calls: the barcodes of its filtered matrix {named_raw.sibling}"
+        )
     raw, selection = keep_called_cells(
         raw, path, barcodes=barcodes, raw_reason=None if named_raw is None else named_raw.reason
     )
@@ -247,9 +249,7 @@ def _check_options(
         )
 
 
-def sibling_calls(
-    barcodes: np.ndarray, sibling: Path, *, path: str | PathLike[str]
-) -> np.ndarray:
+def sibling_calls(barcodes: np.ndarray, sibling: Path, *, path: str | PathLike[str]) -> np.ndarray:
     """Which of a raw matrix's ``barcodes`` its tool called cells: those of the filtered
     matrix beside it.
 
@@ -279,7 +279,8 @@ def sibling_calls(
 
         with h5py.File(sibling, "r") as fh:
             groups = ["matrix"] if "matrix" in fh else [k for k in fh if "barcodes" in fh[k]]
-            cells = {b.decode() if isinstance(b, bytes) else str(b) for g in groups for b in fh[g]["barcodes"][()]}
+            found = [b for g in groups for b in fh[g]["barcodes"][()]]
+        cells = {b.decode() if isinstance(b, bytes) else str(b) for b in found}
     else:
         from ..files import open_binary
 

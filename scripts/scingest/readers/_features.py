@@ -180,7 +180,9 @@ def keep_called_cells(
     from ..cells import METHOD, METHOD_TEXT, barcode_totals, call_cells, looks_raw
 
     if barcodes not in BARCODES_MODES:
-        raise ScingestError(f"barcodes must be one of {', '.join(BARCODES_MODES)}, not {barcodes!r}")
+        raise ScingestError(
+            f"barcodes must be one of {', '.join(BARCODES_MODES)}, not {barcodes!r}"
+        )
     n = len(raw.barcodes)
     info: dict[str, Any] = {"barcodes": barcodes, "barcodes_in_input": n}
     everything = np.arange(n)
@@ -281,7 +283,7 @@ def _subset(raw: RawCounts, rows: np.ndarray) -> RawCounts:
         ids=raw.ids,
         feature_types=raw.feature_types,
         var=raw.var,
-        obs={k: np.asarray(v)[rows] if isinstance(v, list) else v[rows] for k, v in raw.obs.items()},
+        obs={k: (np.asarray(v) if isinstance(v, list) else v)[rows] for k, v in raw.obs.items()},
     )
 
 

@@ -369,7 +369,7 @@ def read_probe_h5(
         ids=uniq[order],
         feature_types=np.full(len(uniq), GENE_EXPRESSION),
         called_cells=called,
-        calls_source=None if called is None else "CellRanger's own calls (matrix/filtered_barcodes)",
+        calls_source=None if called is None else "CellRanger's calls (matrix/filtered_barcodes)",
     )
 
 
