@@ -1,4 +1,6 @@
-"""Benchmarks of issue 4: each target as a ratio against its baseline, measured in one run.
+"""Benchmarks: each target as a ratio against its baseline, measured in one run; the peers
+(``anndata.experimental.concat_on_disk`` for the merge parts, TileDB-SOMA's own
+``tiledbsoma.io.from_h5ad`` for the collection) beside ours in the same run.
 
 Usage::
 
@@ -306,6 +308,13 @@ def part_merge(repeat: int) -> None:
         )
         merged = out.stat().st_size
         out.unlink(missing_ok=True)
+        peer = best(
+            child("concat_on_disk", str(folder), str(MERGE_SAMPLES), str(out), join),
+            label="concat_on_disk",
+            repeat=repeat,
+        )
+        peer_size = out.stat().st_size
+        out.unlink(missing_ok=True)
         print(f"  {label}: {mib(size)} of checkpoints, merged file {mib(merged)}")
         line(
             "cp of the checkpoints into one file (baseline)",
@@ -315,10 +324,22 @@ def part_merge(repeat: int) -> None:
         )
         line("merge, whole process", res["wall"], res["peak"], f"runs {res['walls']}")
         line("  of which merge_checkpoints()", res["call"], None, f"X per sample: {res['modes']}")
+        line(
+            "anndata.experimental.concat_on_disk (peer), whole process",
+            peer["wall"],
+            peer["peak"],
+            f"runs {peer['walls']}; file {mib(peer_size)}",
+        )
+        line("  of which concat_on_disk()", peer["call"], None)
         print(
             f"  => {label}: merge_checkpoints() {res['call'] / cp['wall']:.2f}x cp "
             f"(whole process {res['wall'] / cp['wall']:.2f}x, imports included); "
             f"target <= {target:g}x"
+        )
+        print(
+            f"  => peer: merge_checkpoints() {res['call'] / peer['call']:.2f}x the time of "
+            f"concat_on_disk(), peak RSS {res['peak'] / peer['peak']:.2f}x, file "
+            f"{merged / peer_size:.2f}x its size"
         )
 
 
@@ -354,6 +375,21 @@ def part_merge_scale(repeat: int) -> None:
         )
         out.unlink(missing_ok=True)
     ref, like, big = (results[k] for k in results)
+    ours_size = BENCH / "data" / "merged_scale_ours.h5ad"
+    res = best(
+        child("merge", str(folder), str(samples), str(ours_size), "inner"), label="m", repeat=1
+    )
+    peer = best(
+        child("concat_on_disk", str(folder), str(samples), str(out), "inner"),
+        label="concat_on_disk",
+        repeat=1,
+    )
+    line(
+        f"anndata.experimental.concat_on_disk (peer), all {samples} samples",
+        peer["wall"],
+        peer["peak"],
+        f"call {peer['call']:.2f} s; file {mib(out.stat().st_size)}",
+    )
     print(
         f"  => {samples * cells:,} cells: {big['call'] / (samples * cells) * 1e6:.2f} s per "
         f"million cells (merge_checkpoints()); peak RSS {mib(big['peak'])}, "
@@ -361,6 +397,14 @@ def part_merge_scale(repeat: int) -> None:
         f"(target within 1.2x), {big['peak'] / like['peak']:.2f}x the merge of its first "
         f"{MERGE_SAMPLES}"
     )
+    time_ratio, peak_ratio = res["call"] / peer["call"], res["peak"] / peer["peak"]
+    print(
+        f"  => peer at {samples * cells:,} cells: merge_checkpoints() {time_ratio:.2f}x the "
+        f"time of concat_on_disk(), peak RSS {peak_ratio:.2f}x, file "
+        f"{ours_size.stat().st_size / out.stat().st_size:.2f}x its size"
+    )
+    out.unlink(missing_ok=True)
+    ours_size.unlink(missing_ok=True)
 
 
 def part_collection(repeat: int) -> None:
@@ -405,6 +449,25 @@ def part_collection(repeat: int) -> None:
         )
     ratio = results[n]["peak"] / results[n // 4]["peak"]
     print(f"  => peak RSS {n} vs {n // 4} samples: {ratio:.2f}x (target within 1.3x)")
+    peer_store = BENCH / "data" / f"collection_{per}_from_h5ad.soma"
+    for k in (n // 4, n):
+        shutil.rmtree(peer_store, ignore_errors=True)
+        peer = run(
+            child("collection_from_h5ad", str(folder), str(k), str(peer_store)), label="peer"
+        )
+        line(
+            f"tiledbsoma.io.from_h5ad (peer), {k} samples ({k * per:,} cells)",
+            peer["call"],
+            peer["peak"],
+            f"register_h5ads + from_h5ad per checkpoint; store {mib(_tree_size(peer_store))}",
+        )
+        time_ratio = results[k]["call"] / peer["call"]
+        peak_ratio = results[k]["peak"] / peer["peak"]
+        print(
+            f"  => peer at {k} samples: build_soma_collection() {time_ratio:.2f}x the time of "
+            f"from_h5ad, peak RSS {peak_ratio:.2f}x"
+        )
+    shutil.rmtree(peer_store, ignore_errors=True)
     cellarr = BENCH / "data" / f"collection_{per}.cellarr"
     k = n // 4
     res = run(child("collection_cellarr", str(folder), str(k), str(cellarr)), label="cellarr")
@@ -432,6 +495,10 @@ def part_collection(repeat: int) -> None:
     )
     shutil.rmtree(one, ignore_errors=True)
     shutil.rmtree(store, ignore_errors=True)
+
+
+def _tree_size(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
 def part_compression(repeat: int) -> None:
@@ -845,12 +912,26 @@ def run_child(name: str, args: list[str]) -> dict[str, Any]:
         done = build_soma_collection(paths, args[2])
         assert done["added"] == [f"S{n:02d}"], done
         return {"call": time.perf_counter() - t1}
-    if name == "concat_on_disk":
+    if name == "concat_on_disk":  # the peer of the merge parts, with anndata's defaults
         from anndata.experimental import concat_on_disk
 
         folder, n = Path(args[0]), int(args[1])
+        join = args[3] if len(args) > 3 else "inner"
         t1 = time.perf_counter()
-        concat_on_disk([folder / f"S{i:02d}.h5ad" for i in range(n)], args[2], join="inner")
+        concat_on_disk([folder / f"S{i:02d}.h5ad" for i in range(n)], args[2], join=join)
+        return {"call": time.perf_counter() - t1}
+    if name == "collection_from_h5ad":  # the collection's peer: TileDB-SOMA's own ingest
+        import tiledbsoma.io as sio
+
+        folder, n = Path(args[0]), int(args[1])
+        files = [str(folder / f"S{i:02d}.h5ad") for i in range(n)]
+        t1 = time.perf_counter()
+        mapping = sio.register_h5ads(
+            None, files, measurement_name="RNA", obs_field_name="obs_id", var_field_name="var_id"
+        )
+        mapping.prepare_experiment(args[2])
+        for path in files:
+            sio.from_h5ad(args[2], path, measurement_name="RNA", registration_mapping=mapping)
         return {"call": time.perf_counter() - t1}
     raise SystemExit(f"unknown child {name}")
 

@@ -259,3 +259,26 @@ def test_sheet_schema_and_docs_name_every_override():
         assert column in schema["properties"]
         assert column in config
         assert f"`{column}`" in doc
+
+
+def test_plots_say_not_measured_without_mito_genes(tmp_path, monkeypatch):
+    """A sample without mito genes: the per-sample and overview figures write "not
+    measured" where % mito would be, and still draw the other metrics."""
+    import scingest.plots as plots
+
+    genes, cells, counts = synthetic_counts(60, 40, seed=4, median_counts=400)
+    keep = [i for i, g in enumerate(genes) if not g.startswith("MT-")]
+    path = write_dense(tmp_path / "N.csv.gz", [genes[i] for i in keep], cells, counts[:, keep])
+    out = tmp_path / "N.h5ad"
+    write_h5ad(build_sample(path, sample="N1"), out)
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, _: figures.append(fig))
+    plot_sample_checkpoint("N1", out, tmp_path / "n.png")
+    names = ("violins", "counts_vs_genes", "barcode_rank", "cells")
+    plot_overview({"N1": out}, **{n: tmp_path / f"{n}.png" for n in names})
+    from matplotlib.text import Text
+
+    texts = [[t.get_text() for t in fig.findobj(Text)] for fig in figures]
+    assert any("not measured" in t for t in texts[0])  # the per-sample figure
+    assert any("not measured" in t for t in texts[1])  # the overview violins
+    assert any("grey: not measured" in t for t in texts[2])  # counts vs genes' colour bar

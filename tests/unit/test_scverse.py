@@ -398,7 +398,7 @@ def test_r_reads_merged_h5ad_with_the_counts_python_reads(twelve_samples):
 
 if __name__ == "__main__":
     # Regenerate tests/fixtures/generation under the oldest generation (Python 3.11, anndata
-    # 0.12): `.venv/bin/python tests/unit/test_scverse.py`.
+    # 0.12): `PYTHONPATH=tests:scripts .venv/bin/python tests/unit/test_scverse.py`.
     import tempfile
 
     if not ANNDATA.startswith("0.12"):

@@ -304,10 +304,10 @@ def read_probe_h5(
         ``gene_id``/``gene_name``, and for marks that do not give one value per probe or
         per barcode.
     """
-    from .h5 import cellranger_genome, read_tenx_h5
+    from .h5 import cellranger_genomes, read_tenx_h5
 
     path = Path(path)
-    cellranger_genome(path)  # the layout, checked before its marks are read
+    cellranger_genomes(path)  # the layout, checked before its marks are read
     with h5py.File(path, "r") as fh:
         n_probes, n_barcodes = (int(n) for n in fh["matrix/shape"][()])
         features = fh["matrix/features"]
