@@ -136,7 +136,9 @@ def test_starsolo_reads_its_filtered_cells_exactly(tmp_path, given, feature, kin
 
 def test_starsolo_raw_folder_holds_every_whitelisted_barcode():
     raw = STAR / "Solo.out" / "Gene" / "raw"
-    adata = read_counts(raw)  # a plain 10x folder: every barcode of the whitelist
+    # every barcode of the whitelist, read as they are (by default: the called cells,
+    # tests/unit/test_raw_matrices.py)
+    adata = read_counts(raw, barcodes="as_cells")
     whitelist = (TOOLS / "truth" / "whitelist.txt").read_text().split()
     assert adata.obs_names.tolist() == sorted(whitelist)  # STARsolo sorts the whitelist
     np.testing.assert_array_equal(adata.X.toarray(), truth_counts(adata.obs_names))
@@ -163,7 +165,7 @@ def test_kb_reads_as_kallisto_counted(given, counts):
     """Truth exact for spliced molecules (intronic reads do not pseudoalign to the cDNA
     index); kb's own --h5ad output is the second oracle."""
     assert detect_format(given) == "kb"
-    adata = read_counts(given)
+    adata = read_counts(given, barcodes="as_cells")  # every barcode, as kb wrote them
     oracle = ad.read_h5ad(KB / counts / "adata.h5ad")
     assert adata.obs_names.tolist() == oracle.obs_names.tolist()
     assert _ids(adata) == oracle.var_names.tolist() == truth_genes()["gene_id"].tolist()

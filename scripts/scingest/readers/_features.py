@@ -240,10 +240,11 @@ def keep_called_cells(
                 path=path,
             )
         logger.info(
-            "%s: kept the %d called cells; the other %d barcodes are left out (barcodes: all "
-            "keeps them, flagged)",
+            "%s: kept the %d of %d barcodes that are called cells; the other %d are left out "
+            "(barcodes: all keeps them, flagged)",
             path,
             rows.size,
+            n,
             n - rows.size,
         )
         return _subset(raw, rows), CellSelection(rows, None, info)
