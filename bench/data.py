@@ -272,3 +272,59 @@ def seed_tenx() -> tuple[Path, Path]:
             features.create_dataset("_all_tag_keys", data=np.array([b"genome"]))
         tmp_h5.replace(h5)
     return folder, h5
+
+
+def _draws(
+    rng: np.random.Generator, totals: np.ndarray, prob: np.ndarray, first: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row and gene of each molecule: rows ``first, first + 1, ...`` of ``totals``
+    molecules each, genes drawn from ``prob``."""
+    rows = np.repeat(np.arange(first, first + len(totals)), totals)
+    genes = rng.choice(len(prob), size=int(totals.sum()), p=prob)
+    return rows, genes
+
+
+def raw_droplets(
+    n_barcodes: int = 500_000, n_cells: int = 5_000, n_genes: int = 10_000, seed: int = 23
+) -> Path:
+    """A raw matrix (barcodes x genes, Matrix Market, cached in bench/data): ``n_cells`` cells
+    of three types (lognormal totals around 4,000, a fifth of them small, 300-1,500),
+    the rest empty droplets with a few ambient molecules (lognormal around 3, up to 400).
+    Its ``.npz`` beside it (scipy CSR) and ``_truth.npy`` (which rows are cells)."""
+    path = DATA / f"raw_droplets_{n_barcodes}.mtx"
+    if path.exists():
+        return path
+    DATA.mkdir(exist_ok=True)
+    rng = np.random.default_rng(seed)
+    base = rng.gamma(0.3, 1.0, n_genes) + 1e-4
+    types = [base * rng.lognormal(0, s, n_genes) for s in (1.0, 0.6, 0.3)]
+    types = [t / t.sum() for t in types]
+    ambient = np.mean(types, axis=0)
+    big = rng.lognormal(np.log(4000), 0.5, n_cells).astype(np.int64)
+    small = rng.integers(300, 1500, n_cells)
+    totals = np.where(rng.random(n_cells) < 0.2, small, big)
+    kind = np.arange(n_cells) % 3
+    rows, genes = [], []
+    for k in range(3):
+        at = np.flatnonzero(kind == k)
+        r = np.repeat(at, totals[at])
+        rows.append(r)
+        genes.append(rng.choice(n_genes, size=len(r), p=types[k]))
+    empty = np.clip(rng.lognormal(np.log(3), 1.0, n_barcodes - n_cells).astype(np.int64), 0, 400)
+    r, g = _draws(rng, empty, ambient, n_cells)
+    rows.append(r)
+    genes.append(g)
+    rows, genes = np.concatenate(rows), np.concatenate(genes)
+    counts = sp.csr_matrix(
+        (np.ones(len(rows), dtype=np.float32), (rows, genes)), shape=(n_barcodes, n_genes)
+    )
+    counts.sum_duplicates()
+    order = rng.permutation(n_barcodes)
+    counts = counts[order]
+    truth = order < n_cells
+    sp.save_npz(path.with_suffix(".npz"), counts)
+    np.save(path.with_name(path.stem + "_truth.npy"), truth)
+    import scipy.io
+
+    scipy.io.mmwrite(path, counts.T.tocoo().astype(np.int64), field="integer")
+    return path

@@ -7,7 +7,7 @@ Usage::
     .venv/bin/python bench/run.py [PART ...] [--repeat N]
 
 PARTs: reader, tenx, sample, merge, merge-scale, compression, workflow, demo, firstrun,
-collection, doublets. ``--small`` runs the merge parts on small data (to check that they
+collection, doublets, cells. ``--small`` runs the merge parts on small data (to check that they
 work; the figures mean nothing).
 
 No part named: all of them. Every candidate runs in a fresh subprocess; its wall time is
@@ -50,7 +50,10 @@ PARTS = (
     "firstrun",
     "collection",
     "doublets",
+    "cells",
 )
+#: cells part: barcodes of the simulated raw matrix (``--cells-barcodes``)
+CELLS_BARCODES = 500_000
 #: collection part: cells in the whole store (``--collection-cells``), split over this many
 #: samples (a quarter of them is the small store whose peak RSS the full one is held to)
 COLLECTION_CELLS = 1_000_000
@@ -258,6 +261,65 @@ def part_doublets(repeat: int) -> None:
         f"  => scrublet adds {scrub - none:.1f} s per sample of {res['scrublet']['cells']:,} "
         f"cells ({scrub / none:.2f}x the job without it); "
         f"{res['scrublet']['doublets']:,} cells called doublets"
+    )
+
+
+CELLS_R = r"""
+suppressMessages({library(DropletUtils); library(Matrix)})
+args <- commandArgs(trailingOnly = TRUE)
+m <- as(readMM(args[1]), "CsparseMatrix")
+set.seed(1)
+t0 <- Sys.time()
+out <- emptyDropsCellRanger(m, n.expected.cells = as.integer(args[2]),
+  umi.min = as.numeric(args[3]) - 1, umi.min.frac.median = 0, cand.max.n = 1e9,
+  ind.min = 45001L, ind.max = 90000L)
+secs <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
+called <- which(!is.na(out$FDR) & out$FDR <= 0.01) - 1
+writeLines(paste(called, collapse = "\n"), args[4])
+cat(sprintf('{"call": %f, "cells": %d}\n', secs, length(called)))
+"""
+
+
+def part_cells(repeat: int) -> None:
+    """Cell calling in a raw matrix of ``CELLS_BARCODES`` barcodes (scingest.cells.call_cells:
+    ordmag + EmptyDrops, CellRanger's), against DropletUtils' ``emptyDropsCellRanger`` in R
+    on the same matrix with the same initial cut, candidates and ambient range; the calls
+    compared with each other and with the simulation's truth."""
+    import numpy as np
+    from data import raw_droplets
+
+    mtx = raw_droplets(CELLS_BARCODES)
+    npz = mtx.with_suffix(".npz")
+    print(f"\n[cells] call_cells vs DropletUtils::emptyDropsCellRanger, {mtx.name}")
+    small = raw_droplets(60_000, n_cells=600)
+    run(child("cells", str(small.with_suffix(".npz")), "/dev/null"), label="numba warm-up")
+    called = BENCH / "data" / "cells_ours.txt"
+    ours = best(child("cells", str(npz), str(called)), label="call_cells", repeat=repeat)
+    if shutil.which("Rscript") is None:
+        print("  Rscript (Debian r-bioc-dropletutils) missing: no baseline")
+        return
+    script = BENCH / "data" / "emptydrops_cr.R"
+    script.write_text(CELLS_R)
+    r_called = BENCH / "data" / "cells_dropletutils.txt"
+    expected = str(100 * (round(ours["recovered"] * 0.01) + 1))
+    theirs = best(
+        ["Rscript", str(script), str(mtx), expected, str(ours["min_umis"]), str(r_called)],
+        label="DropletUtils",
+        repeat=1,
+    )
+    line("DropletUtils::emptyDropsCellRanger, the call (baseline)", theirs["call"], None)
+    line("  whole Rscript process (readMM, library loads)", theirs["wall"], theirs["peak"])
+    ratio = ours["call"] / theirs["call"]
+    line("scingest.cells.call_cells, the call", ours["call"], None, f"{ratio:.2f}x")
+    line("  whole process (np.load of the CSR, imports)", ours["wall"], ours["peak"])
+    a = set(map(int, called.read_text().split()))
+    b = set(map(int, r_called.read_text().split()))
+    truth = np.load(mtx.with_name(mtx.stem + "_truth.npy"))
+    cells = set(np.flatnonzero(truth).tolist())
+    print(
+        f"  => {ours['cells']:,} cells called ({len(a & cells):,} of {len(cells):,} simulated "
+        f"cells, {len(a - cells)} empty droplets); DropletUtils {len(b):,}; the two differ on "
+        f"{len(a ^ b)} barcodes; {ratio:.2f}x DropletUtils' time"
     )
 
 
@@ -736,6 +798,23 @@ def fingerprint(matrix: Any, cells: Any, genes: Any) -> str:
 
 def run_child(name: str, args: list[str]) -> dict[str, Any]:
     t0 = time.perf_counter()
+    if name == "cells":
+        import numpy as np
+        import scipy.sparse as sp
+
+        from scingest.cells import call_cells
+
+        counts = sp.load_npz(args[0])
+        t1 = time.perf_counter()
+        calls = call_cells(counts)
+        t2 = time.perf_counter()
+        Path(args[1]).write_text("\n".join(map(str, np.flatnonzero(calls.is_cell))))
+        return {
+            "call": t2 - t1,
+            "cells": int(calls.is_cell.sum()),
+            "recovered": int(calls.recovered_cells),
+            "min_umis": int(calls.min_umis),
+        }
     if name == "warm":  # fill numba's on-disk caches (compiles on the first run only)
         from scingest.sample import build_sample
 
@@ -962,9 +1041,16 @@ def main() -> None:
         default=len(WORKFLOW_SAMPLES),
         help="samples of the workflow part (default 12, the target's size; fewer: a quick check)",
     )
+    parser.add_argument(
+        "--cells-barcodes",
+        type=int,
+        default=CELLS_BARCODES,
+        help="barcodes of the cells part's raw matrix (default 500,000)",
+    )
     args = parser.parse_args()
     globals()["COLLECTION_CELLS"] = args.collection_cells
     globals()["COLLECTION_GENES"] = args.collection_genes
+    globals()["CELLS_BARCODES"] = args.cells_barcodes
     global N_WORKFLOW_SAMPLES
     N_WORKFLOW_SAMPLES = max(1, min(args.workflow_samples, len(WORKFLOW_SAMPLES)))
     if args.small:
