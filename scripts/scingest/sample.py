@@ -109,9 +109,11 @@ def build_sample(
     -------
     AnnData with CSR counts in ``X`` and ``layers["counts"]``, ``obs_names``
     ``{sample}-{barcode}``, ``obs`` with ``sample``, ``barcode``, the metadata, the QC
-    metrics and flags (``outlier_*``, ``qc_pass``), ``var`` with ``mt``/``ribo``/``hb``
-    flags and per-gene QC, and ``uns["scingest"]`` provenance (of every file the input is
-    made of) with the QC limits applied.
+    metrics and flags (``outlier_*``, ``qc_pass``; with ``barcodes="all"`` also
+    ``is_cell``), ``var`` with ``mt``/``ribo``/``hb`` flags and per-gene QC, and
+    ``uns["scingest"]`` provenance (of every file the input is made of) with the QC limits
+    applied and, under ``cells``, what was decided about the barcodes (a raw matrix: why,
+    whose cell calls, how many).
 
     Raises
     ------
