@@ -492,8 +492,10 @@ def emptydrops(
     except GoodTuringError as err:
         calls.emptydrops = f"Simple Good-Turing does not apply to the ambient profile ({err})"
         return calls
-    sub = counts[:, genes].tocsr()
-    _, pvalues = ambient_pvalues(sub, candidates, prob_genes, n_sims=n_sims, seed=seed)
+    tested = counts[candidates][:, genes].tocsr()  # the candidates' rows only: bounded memory
+    _, pvalues = ambient_pvalues(
+        tested, np.arange(len(candidates)), prob_genes, n_sims=n_sims, seed=seed
+    )
     adjusted = benjamini_hochberg(pvalues)
     calls.candidates, calls.pvalues, calls.fdr = candidates, pvalues, adjusted
     calls.is_cell[candidates[adjusted <= FDR]] = True
