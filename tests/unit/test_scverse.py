@@ -254,8 +254,24 @@ def test_strings_are_written_in_the_legacy_encoding(tmp_path, compression):
 
 
 def test_plain_strings_leaves_other_frames_alone():
-    frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}, index=["c1", "c2"])
+    # object strings stated: under pandas 3 ["x", "y"] alone would infer the `str` dtype
+    frame = pd.DataFrame(
+        {"a": [1, 2], "b": pd.Series(["x", "y"], index=["c1", "c2"], dtype=object)},
+        index=pd.Index(["c1", "c2"], dtype=object),
+    )
     assert plain_strings(frame) is frame
+
+
+def test_plain_strings_turns_inferred_strings_into_object_strings():
+    """Under pandas 3 a frame built from Python strings holds ``str`` columns and index
+    (pandas 2.x: object); either way what comes out holds object strings only."""
+    frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}, index=["c1", "c2"])
+    pandas3 = int(pd.__version__.split(".")[0]) >= 3
+    assert isinstance(frame["b"].dtype, pd.StringDtype) == pandas3
+    out = plain_strings(frame)
+    assert out["b"].dtype == object and out.index.dtype == object
+    assert out["b"].tolist() == ["x", "y"] and out.index.tolist() == ["c1", "c2"]
+    assert out["a"].dtype == frame["a"].dtype
 
 
 def test_write_elem_inside_legacy_strings_never_writes_nullable(tmp_path):
