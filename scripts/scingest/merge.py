@@ -304,7 +304,14 @@ def _as_writable(values: pd.Series) -> Any:
 
 def _concat_column(parts: list[pd.Series | None], n_obs: list[int]) -> Any:
     if all(p is not None and isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
-        return pd.api.types.union_categoricals([p.array for p in parts])
+        arrays = [p.array for p in parts]
+        # pandas 3 reads text categories as `str` but no categories (a text column missing
+        # in every cell of a sample) as object, which union_categoricals refuses to join
+        kinds = {a.categories.dtype for a in arrays if len(a.categories)}
+        if len(kinds) == 1:
+            empty = pd.Index([], dtype=kinds.pop())
+            arrays = [a if len(a.categories) else a.set_categories(empty) for a in arrays]
+        return pd.api.types.union_categoricals(arrays)
     filled = [
         pd.Series([pd.NA] * n, dtype=object)
         if p is None
