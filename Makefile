@@ -56,8 +56,10 @@ demo: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores $(CORES) --profile profiles/default
 	@echo "Outputs in results/: samplesheet.tsv, samples/*.h5ad, merged.h5ad, merge_report.tsv, qc/"
 
-## test: install, then run the whole test suite (unit + workflow integration tests)
+## test: install, print the versions installed, then run the whole test suite (unit +
+## workflow integration tests)
 test: install
+	@$(MAKE) --no-print-directory versions
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest
 
 ## slurm-up / slurm-down: a one-node SLURM cluster on loopback (root, Debian), by PID
@@ -99,13 +101,16 @@ test313:
 	@test -n "$(PYTHON313)" || { echo "no python3.13 found: set PYTHON313=/path/to/python3.13" >&2; exit 1; }
 	$(MAKE) $(if $(SLURM),install-slurm) test PYTHON=$(PYTHON313) VENV=$(VENV313) PINS="$(PINS313)"
 
-## test-collection: only the collection's tests, in $(VENV_COLLECTION): the newest stack
-## TileDB-SOMA and cellarr install on (Python 3.11: anndata 0.12, pandas 2.x); they must
-## not skip there (SCINGEST_REQUIRE_COLLECTION)
+## test-collection: only the collection's tests, in $(VENV_COLLECTION), on the newest
+## stack TileDB-SOMA and cellarr install beside (Python 3.13: anndata 0.13, pandas 2.x;
+## install-lowest tests them with the lowest); they must not skip there
+## (SCINGEST_REQUIRE_COLLECTION)
 VENV_COLLECTION ?= .venv-collection
+PYTHON_COLLECTION ?= $(PYTHON313)
 COLLECTION_TESTS := tests/unit/test_collection.py tests/workflow/test_workflow_collection.py
 test-collection:
-	$(MAKE) install VENV=$(VENV_COLLECTION)
+	@test -n "$(PYTHON_COLLECTION)" || { echo "no python3.13 found: set PYTHON_COLLECTION=/path/to/python3" >&2; exit 1; }
+	$(MAKE) install versions VENV=$(VENV_COLLECTION) PYTHON=$(PYTHON_COLLECTION)
 	SCINGEST_REQUIRE_COLLECTION=1 PATH=$(abspath $(VENV_COLLECTION))/bin:$$PATH \
 	    $(VENV_COLLECTION)/bin/python -m pytest $(COLLECTION_TESTS)
 
