@@ -10,7 +10,9 @@ write the same files through these helpers:
   nullable strings (``nullable-string-array``) as nothing. anndata 0.12 refuses to write a
   pandas ``string`` column unless nullable strings are allowed; 0.13 decides from
   ``pd.options.future.infer_string`` (so pandas 3 would switch it). :func:`legacy_strings`
-  sets the choice explicitly for every write and turns ``string`` columns into plain ones.
+  sets the choice explicitly for every write; :func:`plain_strings` turns ``string``
+  columns (under pandas 3 every column of text, its default ``str`` dtype) into object ones.
+  No pandas option is set or read: pandas 3.1 deprecates both that anndata reads.
 - scipy >= 1.15 asks :func:`scipy.io.mmread` whether to return a sparse matrix or array
   (1.18 warns without it); 1.13 and 1.14 have no such argument: :func:`mmread`.
 """
@@ -76,7 +78,10 @@ def plain_strings(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame
     if isinstance(frame.index.dtype, pd.StringDtype):
         out = out.copy()
-        out.index = pd.Index(frame.index.to_numpy(dtype=object), name=frame.index.name)
+        # dtype stated: pandas 3 would infer ``str`` again from an object array of text
+        out.index = pd.Index(
+            frame.index.to_numpy(dtype=object), dtype=object, name=frame.index.name
+        )
     for column in frame.columns:
         values = frame[column]
         if not isinstance(values.dtype, pd.StringDtype):
@@ -86,7 +91,7 @@ def plain_strings(frame: pd.DataFrame) -> pd.DataFrame:
         if values.isna().any():
             out[column] = pd.Categorical(values.astype(object))
         else:
-            out[column] = values.to_numpy(dtype=object)
+            out[column] = pd.Series(values.to_numpy(dtype=object), index=out.index, dtype=object)
     return out
 
 

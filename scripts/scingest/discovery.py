@@ -1,7 +1,8 @@
 """Sample discovery (file names -> sample sheet) and sample sheet loading and validation.
 
 Both routes end in the same table: one row per sample with ``sample``, ``path``, ``format``
-and any metadata columns, validated against ``workflow/schemas/samples.schema.yaml``.
+and any metadata columns, validated against ``scingest/schemas/samples.schema.yaml`` (package
+data: the library reads no file outside its own package, so it works installed from a wheel).
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ RUN_WIDE_READER_KEYS = ("dtype", "var_names", "other_features")
 #: Sheet cells read as missing values (besides empty cells).
 MISSING_VALUES = frozenset({"", "NA", "N/A", "n/a", "NaN", "nan", "null"})
 _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-#: The JSON Schema of one sheet row, the one statement of the sheet's rules.
-SHEET_SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow/schemas/samples.schema.yaml"
+#: The JSON Schema of one sheet row, the one statement of the sheet's rules (shipped in the
+#: package; tests and docs name it through this constant).
+SHEET_SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "samples.schema.yaml"
 SHEET_SCHEMA: dict[str, Any] = yaml.safe_load(SHEET_SCHEMA_PATH.read_text())
 #: The sample-name rule, the schema's (a sample name becomes a file name).
 SAMPLE_NAME = re.compile(SHEET_SCHEMA["properties"]["sample"]["pattern"])
@@ -719,7 +721,7 @@ def validate_rows(
     sheet
         The sheet, its rows in the order of the file (row ``i`` is line ``i + 2``).
     schema
-        The JSON Schema of one row (default: ``workflow/schemas/samples.schema.yaml``).
+        The JSON Schema of one row (default: :data:`SHEET_SCHEMA`).
     source
         The sheet or folder, named in the error.
 

@@ -505,13 +505,18 @@ def _wanted(compression: Compression) -> tuple[Any, ...]:
 
 
 def copy_part(
-    source: h5py.Dataset, parent: h5py.Group, name: str, dtype: Any, compression: Compression
+    source: h5py.Dataset | np.ndarray,
+    parent: h5py.Group,
+    name: str,
+    dtype: Any,
+    compression: Compression,
 ) -> int:
-    """Put the 1-D ``source`` (in another file) into ``parent[name]``, as a part of a
-    :func:`virtual_concat`. Stored as the output wants (same type and filter), it is copied
-    by HDF5 (``H5Ocopy``: compressed chunks as they are, nothing decoded); otherwise it is
-    read and written again. Returns its length."""
-    same_type = (
+    """Put the 1-D ``source`` (in another file, or an array in memory) into
+    ``parent[name]``, as a part of a :func:`virtual_concat`. A dataset stored as the output
+    wants (same type and filter) is copied by HDF5 (``H5Ocopy``: compressed chunks as they
+    are, nothing decoded); otherwise it is read and written again. Returns its length."""
+    stored = isinstance(source, h5py.Dataset)
+    same_type = stored and (
         source.dtype == dtype
         if h5py.check_string_dtype(dtype) is None
         else h5py.check_string_dtype(source.dtype) == h5py.check_string_dtype(dtype)

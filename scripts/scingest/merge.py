@@ -422,6 +422,10 @@ def _write_obs(
             group = parts.create_group(str(n))
             for name in encodings:
                 source = f["obs"][f["obs"].attrs["_index"] if name == index_name else name]
+                if not isinstance(source, h5py.Dataset):
+                    # cell names as nullable strings (anndata's default under pandas 3, in a
+                    # file we did not write): read, and written in the legacy encoding
+                    source = np.asarray(read_elem(source), dtype=object)
                 if name == index_name:  # as UTF-8 bytes: hashed as the strings would be
                     hashes.append(pd.util.hash_array(source[()]))
                 length = copy_part(source, group, name, dtypes[name], compression)
@@ -477,7 +481,7 @@ def _gene_names(var: h5py.Group, known: Mapping[str, pd.Index]) -> tuple[pd.Inde
     the stored UTF-8 bytes, so a gene list seen before (``known``, by digest: samples of
     one reference) is not decoded again."""
     stored = var[var.attrs["_index"]]
-    if stored.dtype.kind == "O" and stored.attrs.get("encoding-type") == "string-array":
+    if stored.attrs.get("encoding-type") == "string-array" and stored.dtype.kind == "O":
         raw = stored[()]
         if all(isinstance(v, bytes) for v in raw[:1]):
             digest = hashlib.sha256(b"\0".join(raw)).hexdigest()

@@ -7,14 +7,17 @@ read from a config file, when the key's schema asks for it. :func:`config_error`
 schema violation into one message naming the key, the closest valid key for a typo and the
 line of config/README.md that documents it. :func:`check_config` does both, after filling
 defaults; :func:`reader_options` and :func:`qc_options` turn the config and a sample's sheet
-row into the options of its job.
+row into the options of its job. :func:`collection_problem` says, before any job runs, when
+the environment cannot run the collection job that ``collection`` asks for.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import re
 from collections.abc import Iterable, Mapping, MutableMapping
+from importlib import metadata
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -268,3 +271,90 @@ def qc_options(config: Mapping[str, Any], overrides: Mapping[str, float]) -> dic
         "outlier_limits": {k.removeprefix("qc_"): v for k, v in limits.items()},
         "doublets": config["doublets"],
     }
+
+
+#: The package each collection store needs (the ``collection`` extra), by config value.
+COLLECTION_PACKAGES = {"soma": "tiledbsoma", "cellarr": "cellarr"}
+
+
+def unmet_requirements(dist: metadata.Distribution) -> list[str]:
+    """The requirements of an installed distribution that this environment does not meet.
+
+    Only its own (not its dependencies'), without extras; markers are evaluated here.
+
+    Parameters
+    ----------
+    dist
+        An installed distribution.
+
+    Returns
+    -------
+    One text per unmet requirement: the requirement and what is installed instead.
+    """
+    from packaging.requirements import Requirement
+
+    unmet = []
+    for line in dist.requires or []:
+        req = Requirement(line)
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        try:
+            installed = metadata.version(req.name)
+        except metadata.PackageNotFoundError:
+            unmet.append(f"{req} (not installed)")
+            continue
+        if not req.specifier.contains(installed, prereleases=True):
+            unmet.append(f"{req} (installed: {installed})")
+    return unmet
+
+
+def collection_problem(kind: str) -> str | None:
+    """Why the collection job (config ``collection``) cannot run in this environment.
+
+    Checked when the workflow is parsed, so the run stops before any job: TileDB-SOMA
+    2.3 and cellarr 0.6 (the newest) require pandas < 3, so the ``collection`` extra does
+    not install beside pandas 3, and an installed one may have been left behind by an
+    upgrade. From the installed metadata only: importing TileDB-SOMA or cellarr takes
+    more than a second, at every parse.
+
+    Parameters
+    ----------
+    kind
+        The config's ``collection``: ``none``, ``soma`` or ``cellarr``.
+
+    Returns
+    -------
+    One message (what is missing or unmet, and the ways out); None when ``kind`` is
+    ``none`` or its package is installed with its requirements met.
+    """
+    package = COLLECTION_PACKAGES.get(kind)
+    if package is None:
+        return None
+    try:
+        found = importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # a parent that fails, or None in sys.modules
+        found = False
+    dist = None
+    if found:
+        try:
+            dist = metadata.distribution(package)
+        except metadata.PackageNotFoundError:
+            dist = None
+    if not found:
+        reason = f"{package} cannot be imported here (not installed)"
+    elif dist is None:
+        return None  # importable without metadata (a source folder): nothing to check
+    else:
+        unmet = unmet_requirements(dist)
+        if not unmet:
+            return None
+        reason = f"{package} {dist.version} is installed, but needs {'; '.join(unmet)}"
+    return (
+        f"collection: {kind} needs {package} (the collection extra), and {reason}. "
+        "TileDB-SOMA 2.3 and cellarr 0.6 require pandas < 3. Ways out: run the collection "
+        "job in its own environment, with "
+        "--software-deployment-method conda (rule build_collection uses "
+        "envs/collection.yaml); or install scingest with its collection extra into an "
+        "environment with pandas < 3, e.g. Python 3.11 (pip install -e '.[collection]'; "
+        "make install); or set collection: none"
+    )

@@ -19,7 +19,11 @@ import pytest
 import scipy.sparse as sp
 
 from conftest import REPO
-from scingest.collection import (
+from helpers.collection import collection_package
+
+soma = collection_package("tiledbsoma")
+
+from scingest.collection import (  # noqa: E402  (needs pyarrow, which comes with the extra)
     LAYER,
     MEASUREMENT,
     PENDING,
@@ -27,9 +31,7 @@ from scingest.collection import (
     build_soma_collection,
     read_samples,
 )
-from scingest.errors import ScingestError
-
-soma = pytest.importorskip("tiledbsoma", reason="the collection extra is part of make install")
+from scingest.errors import ScingestError  # noqa: E402
 
 
 def write_checkpoint(
@@ -377,7 +379,7 @@ def test_int32_counts_are_kept_as_int32(tmp_path):
 # tiledb-py (cellarr's reader) on NumPy 2.5, seen on Python 3.13: not ours
 @pytest.mark.filterwarnings("ignore:Setting the dtype on a NumPy array:DeprecationWarning")
 def test_cellarr_reads_back_equal(tmp_path, checkpoints):
-    from cellarr import CellArrDataset
+    CellArrDataset = collection_package("cellarr").CellArrDataset
 
     store, manifest = tmp_path / "collection.cellarr", tmp_path / "m.tsv"
     assert build_cellarr_collection(checkpoints, store, manifest=manifest) == {

@@ -7,11 +7,12 @@ import re
 import yaml
 
 from conftest import REPO
+from scingest.discovery import SHEET_SCHEMA_PATH
 from scingest.formats import FORMATS
 
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
-SHEET_SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "samples.schema.yaml").read_text())
+SHEET_SCHEMA = yaml.safe_load(SHEET_SCHEMA_PATH.read_text())
 CONFIG_DOC = (REPO / "config" / "README.md").read_text()
 
 

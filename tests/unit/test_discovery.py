@@ -10,6 +10,7 @@ import yaml
 
 from conftest import REPO
 from scingest.discovery import (
+    SHEET_SCHEMA_PATH,
     compile_pattern,
     discover_samples,
     read_sample_sheet,
@@ -19,7 +20,7 @@ from scingest.discovery import (
 from scingest.errors import ScingestError
 
 DEFAULT_PATTERN = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["filename_pattern"]
-SHEET_SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "samples.schema.yaml").read_text())
+SHEET_SCHEMA = yaml.safe_load(SHEET_SCHEMA_PATH.read_text())
 
 
 def touch(folder: Path, *names: str) -> None:

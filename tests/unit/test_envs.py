@@ -1,7 +1,10 @@
-"""envs/scingest.yaml stays in step with pyproject.toml, and every rule names it.
+"""envs/*.yaml stay in step with pyproject.toml, and every rule names its env file.
 
-Conda channels cannot be reached from here, so the env file is never solved in CI; this
-keeps its packages and version ranges equal to the pip dependencies that are tested.
+envs/scingest.yaml holds the library's dependencies; envs/collection.yaml, the environment of
+rule build_collection alone, adds the collection extra (TileDB-SOMA and cellarr require
+pandas < 3, which the rest of the workflow does not). Conda channels cannot be reached from
+here, so the env files are never solved in CI; this keeps their packages and version ranges
+equal to the pip dependencies that are tested.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from packaging.specifiers import SpecifierSet
 
 REPO = Path(__file__).resolve().parents[2]
 ENV_FILE = REPO / "envs" / "scingest.yaml"
+#: env file -> the pyproject extras it holds besides the dependencies
+ENV_EXTRAS = {ENV_FILE: (), REPO / "envs" / "collection.yaml": ("collection",)}
+#: rules that name another env file than ENV_FILE
+RULE_ENVS = {"build_collection": REPO / "envs" / "collection.yaml"}
 
 #: PyPI name -> conda-forge/bioconda name where they differ
 CONDA_NAME = {
@@ -25,22 +32,20 @@ CONDA_NAME = {
     "matplotlib": "matplotlib-base",
     "tiledbsoma": "tiledbsoma-py",
 }
-#: extras whose packages a rule needs (build_collection: collection), in the env file too
-RULE_EXTRAS = ("collection",)
 #: conda packages that are no pip dependency of the library
 CONDA_ONLY = {"python", "pip"}
 
 
-def pip_dependencies() -> dict[str, SpecifierSet]:
+def pip_dependencies(extras: tuple[str, ...] = ()) -> dict[str, SpecifierSet]:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     reqs = [Requirement(r) for r in project["dependencies"]]
-    extras = project["optional-dependencies"]
-    reqs += [Requirement(r) for extra in RULE_EXTRAS for r in extras[extra]]
+    optional = project["optional-dependencies"]
+    reqs += [Requirement(r) for extra in extras for r in optional[extra]]
     return {CONDA_NAME.get(r.name.lower(), r.name.lower()): r.specifier for r in reqs}
 
 
-def conda_dependencies() -> dict[str, SpecifierSet]:
-    env = yaml.safe_load(ENV_FILE.read_text())
+def conda_dependencies(env_file: Path = ENV_FILE) -> dict[str, SpecifierSet]:
+    env = yaml.safe_load(env_file.read_text())
     out = {}
     for dep in env["dependencies"]:
         if isinstance(dep, dict):  # the pip: section: packages conda does not have
@@ -56,29 +61,35 @@ def conda_dependencies() -> dict[str, SpecifierSet]:
     return out
 
 
-def test_env_file_has_every_pip_dependency_with_the_same_range():
-    pip, conda = pip_dependencies(), conda_dependencies()
+ENV_IDS = [path.name for path in ENV_EXTRAS]
+
+
+@pytest.mark.parametrize(("env_file", "extras"), ENV_EXTRAS.items(), ids=ENV_IDS)
+def test_env_file_has_every_pip_dependency_with_the_same_range(env_file, extras):
+    pip, conda = pip_dependencies(extras), conda_dependencies(env_file)
     missing = sorted(set(pip) - set(conda))
     extra = sorted(set(conda) - set(pip) - CONDA_ONLY)
     differ = {name: (str(pip[name]), str(conda[name])) for name in set(pip) & set(conda)}
     differ = {k: v for k, v in differ.items() if SpecifierSet(v[0]) != SpecifierSet(v[1])}
-    assert not missing, f"{ENV_FILE.name} lacks {missing} (pyproject.toml dependencies)"
-    assert not extra, f"{ENV_FILE.name} has {extra}, which pyproject.toml does not list"
+    assert not missing, f"{env_file.name} lacks {missing} (pyproject.toml dependencies)"
+    assert not extra, f"{env_file.name} has {extra}, which pyproject.toml does not list"
     assert not differ, f"version ranges differ (pyproject, conda): {differ}"
 
 
-def test_env_file_python_matches_requires_python():
+@pytest.mark.parametrize("env_file", ENV_EXTRAS, ids=ENV_IDS)
+def test_env_file_python_matches_requires_python(env_file):
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    assert conda_dependencies()["python"] == SpecifierSet(project["requires-python"])
+    assert conda_dependencies(env_file)["python"] == SpecifierSet(project["requires-python"])
 
 
-def test_env_file_installs_the_library_from_this_checkout():
-    env = yaml.safe_load(ENV_FILE.read_text())
+@pytest.mark.parametrize("env_file", ENV_EXTRAS, ids=ENV_IDS)
+def test_env_file_installs_the_library_from_this_checkout(env_file):
+    env = yaml.safe_load(env_file.read_text())
     pip_section = [d for d in env["dependencies"] if isinstance(d, dict)]
     assert pip_section, "no pip: section installing scingest"
     # paths in a conda env file are relative to the file itself
     (target,) = [p for p in pip_section[0]["pip"] if p.startswith("-e")]
-    root = (ENV_FILE.parent / target.removeprefix("-e").strip()).resolve()
+    root = (env_file.parent / target.removeprefix("-e").strip()).resolve()
     assert (root / "pyproject.toml").is_file() and root == REPO
 
 
@@ -108,7 +119,8 @@ def test_every_rule_names_the_env(smk, rule, body):
     match = re.search(r"^\s+conda:\s*\n\s+\"([^\"]+)\"", body, re.MULTILINE)
     assert match, f"{smk}: rule {rule} has no conda: directive"
     env = (REPO / "workflow" / "rules" / match.group(1)).resolve()
-    assert env == ENV_FILE, f"{smk}: rule {rule} names {env}, not {ENV_FILE}"
+    expected = RULE_ENVS.get(rule, ENV_FILE)
+    assert env == expected, f"{smk}: rule {rule} names {env}, not {expected}"
 
 
 @pytest.mark.parametrize(("smk", "rule", "body"), RULES, ids=[r[1] for r in RULES])

@@ -10,7 +10,12 @@ import scipy.sparse as sp
 
 from conftest import REPO
 from scingest.checkpoint import read_qc_samples
-from scingest.discovery import read_sample_sheet, sample_metadata, sample_qc_overrides
+from scingest.discovery import (
+    SHEET_SCHEMA_PATH,
+    read_sample_sheet,
+    sample_metadata,
+    sample_qc_overrides,
+)
 from scingest.errors import ScingestError
 from scingest.filtering import filter_merged
 from scingest.merge import merge_checkpoints
@@ -252,7 +257,7 @@ def test_sheet_schema_and_docs_name_every_override():
 
     from scingest.discovery import QC_OVERRIDE_COLUMNS
 
-    schema = yaml.safe_load((REPO / "workflow/schemas/samples.schema.yaml").read_text())
+    schema = yaml.safe_load(SHEET_SCHEMA_PATH.read_text())
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     doc = (REPO / "config/README.md").read_text()
     for column in QC_OVERRIDE_COLUMNS:

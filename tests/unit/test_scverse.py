@@ -254,8 +254,24 @@ def test_strings_are_written_in_the_legacy_encoding(tmp_path, compression):
 
 
 def test_plain_strings_leaves_other_frames_alone():
-    frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}, index=["c1", "c2"])
+    # object strings stated: under pandas 3 ["x", "y"] alone would infer the `str` dtype
+    frame = pd.DataFrame(
+        {"a": [1, 2], "b": pd.Series(["x", "y"], index=["c1", "c2"], dtype=object)},
+        index=pd.Index(["c1", "c2"], dtype=object),
+    )
     assert plain_strings(frame) is frame
+
+
+def test_plain_strings_turns_inferred_strings_into_object_strings():
+    """Under pandas 3 a frame built from Python strings holds ``str`` columns and index
+    (pandas 2.x: object); either way what comes out holds object strings only."""
+    frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}, index=["c1", "c2"])
+    pandas3 = int(pd.__version__.split(".")[0]) >= 3
+    assert isinstance(frame["b"].dtype, pd.StringDtype) == pandas3
+    out = plain_strings(frame)
+    assert out["b"].dtype == object and out.index.dtype == object
+    assert out["b"].tolist() == ["x", "y"] and out.index.tolist() == ["c1", "c2"]
+    assert out["a"].dtype == frame["a"].dtype
 
 
 def test_write_elem_inside_legacy_strings_never_writes_nullable(tmp_path):
@@ -295,6 +311,37 @@ def test_what_anndata_012_wrote_equals_what_this_run_writes(tmp_path):
     assert_same_h5ad(results / "merged.h5ad", FIXTURE / "merged.h5ad")
     for path in (results / "samples" / "Ctrl1.h5ad", results / "merged.h5ad"):
         assert_legacy_strings(path)
+
+
+@pytest.mark.workflow
+def test_the_workflow_writes_legacy_strings_under_this_pandas(tmp_path):
+    """Under pandas 3, where ``str`` is the default string dtype (CI's Python 3.13 run), as
+    under 2.x: every string of the checkpoints and of merged.h5ad is stored as
+    ``string-array`` or a categorical of it, never ``nullable-string-array`` (which R's
+    anndataR cannot read): cell and gene names, barcodes, and text metadata from a sheet,
+    one column with a missing value."""
+    pandas3 = int(pd.__version__.split(".")[0]) >= 3
+    assert isinstance(pd.Series(["a"]).dtype, pd.StringDtype) == pandas3
+    make_geo_folder(tmp_path / "data", GENERATION_SAMPLES, n_genes=GENERATION_GENES)
+    rows = ["sample\tpath\ttissue\tsite"]
+    for (gsm, sample, _, _), tissue in zip(GENERATION_SAMPLES, ["lung", ""], strict=True):
+        rows.append(f"{sample}\tdata/{gsm}_{sample}_count_matrix.csv.gz\t{tissue}\tsite {gsm}")
+    (tmp_path / "sheet.tsv").write_text("\n".join(rows) + "\n")
+    run_workflow(tmp_path, config={"samples": "sheet.tsv"})
+    results = tmp_path / "results"
+    paths = [*sorted((results / "samples").glob("*.h5ad")), results / "merged.h5ad"]
+    assert len(paths) == len(GENERATION_SAMPLES) + 1
+    for path in paths:
+        assert_legacy_strings(path)
+        found = encodings(path)
+        for name in ("obs/_index", "obs/barcode", "var/_index"):
+            assert found[name] == "string-array", (path.name, name, found[name])
+        assert found["obs/site"] in ("string-array", "categorical"), path.name
+    merged = ad.read_h5ad(results / "merged.h5ad")
+    assert merged.obs["site"].astype(str).str.startswith("site GSM").all()
+    tissue = merged.obs["tissue"].astype(object)
+    assert (tissue[merged.obs["sample"] == "Ctrl1"] == "lung").all()
+    assert tissue[merged.obs["sample"] == "Pre2"].isna().all()
 
 
 #: the tutorial's shape: 12 GEO CSV.gz files, three conditions, four donors each

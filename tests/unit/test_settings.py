@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+from importlib import metadata
+
+import pytest
 import yaml
 
 from conftest import REPO
-from scingest.settings import config_error, doc_line, yaml_cli_values
+from helpers.collection import fake_distribution
+from scingest.settings import (
+    collection_problem,
+    config_error,
+    doc_line,
+    unmet_requirements,
+    yaml_cli_values,
+)
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 DEFAULTS = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -133,3 +145,64 @@ def test_options_of_a_sample_are_the_configs_with_its_rows_overrides():
         "hb": DEFAULTS["hb_regex"],
     }
     assert qc["percent_top"] == list(DEFAULTS["percent_top"])
+
+
+# --- the collection's packages (collection_problem) ------------------------------------------
+
+
+def test_collection_none_is_never_a_problem(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tiledbsoma", None)
+    assert collection_problem("none") is None
+
+
+@pytest.mark.parametrize(("kind", "package"), [("soma", "tiledbsoma"), ("cellarr", "cellarr")])
+def test_a_collection_package_that_cannot_be_imported_is_named_with_the_ways_out(
+    monkeypatch, kind, package
+):
+    monkeypatch.setitem(sys.modules, package, None)  # Python's import block
+    with pytest.raises(ImportError):
+        importlib.import_module(package)
+    problem = collection_problem(kind)
+    assert problem is not None
+    assert problem.startswith(f"collection: {kind} needs {package} (the collection extra)")
+    assert f"{package} cannot be imported here" in problem
+    for way in ("--software-deployment-method conda", "pandas < 3", "collection: none"):
+        assert way in problem
+
+
+def test_unmet_requirements_follow_the_installed_versions(tmp_path, monkeypatch):
+    """Each Requires-Dist line checked against what importlib.metadata finds installed;
+    extras' requirements and those whose marker does not hold left out."""
+    pandas = metadata.version("pandas")
+    major = int(pandas.split(".")[0])
+    fake_distribution(
+        tmp_path,
+        "tiledbsoma",
+        "2.3.0",
+        [
+            f"pandas<{major}",  # unmet
+            f"pandas>={major}",  # met
+            "numpy",  # met
+            "surely-not-installed-scingest-test>=1",  # not installed
+            'pytest-cov; extra == "dev"',  # an extra's: left out
+            'importlib-metadata; python_version < "3.8"',  # marker false: left out
+        ],
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    dist = metadata.distribution("tiledbsoma")
+    assert dist.version == "2.3.0"
+    assert unmet_requirements(dist) == [
+        f"pandas<{major} (installed: {pandas})",
+        "surely-not-installed-scingest-test>=1 (not installed)",
+    ]
+    problem = collection_problem("soma")
+    assert problem is not None
+    assert f"tiledbsoma 2.3.0 is installed, but needs pandas<{major} (installed: {pandas})" in (
+        problem
+    )
+
+
+def test_installed_collection_packages_with_their_requirements_met_pass(tmp_path, monkeypatch):
+    fake_distribution(tmp_path, "cellarr", "0.6.2", ["pandas", "numpy>=1"])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert collection_problem("cellarr") is None

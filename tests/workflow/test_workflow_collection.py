@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from conftest import make_geo_folder, planned_jobs
+from helpers.collection import collection_package
 
-soma = pytest.importorskip("tiledbsoma", reason="the collection extra is part of make install")
+soma = collection_package("tiledbsoma")
 
 
 SOMA = {"input_dir": "data", "collection": "soma"}
@@ -88,7 +89,7 @@ def test_soma_collection_appends_new_samples_and_rebuilds_changed_ones(geo_proje
 # tiledb-py (cellarr's reader) on NumPy 2.5, seen on Python 3.13: not ours
 @pytest.mark.filterwarnings("ignore:Setting the dtype on a NumPy array:DeprecationWarning")
 def test_cellarr_collection_through_the_workflow(geo_project, workflow):
-    from cellarr import CellArrDataset
+    CellArrDataset = collection_package("cellarr").CellArrDataset
 
     workdir, _ = geo_project
     workflow(workdir, config={"input_dir": "data", "collection": "cellarr"})

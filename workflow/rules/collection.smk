@@ -12,8 +12,9 @@ rule build_collection:
         "logs/build_collection/build_collection.log",
     benchmark:
         "benchmarks/build_collection/build_collection.tsv"
+    # its own environment: TileDB-SOMA and cellarr require pandas < 3
     conda:
-        "../../envs/scingest.yaml"
+        "../../envs/collection.yaml"
     threads: 1
     resources:
         mem_mb=lambda wildcards, input, attempt: resources.collection_mem_mb(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
+from snakemake.settings.types import DeploymentMethod
 
 #: The repository root, wherever snakemake runs from (also when used as a module).
 REPO = Path(workflow.current_basedir).parents[1]
@@ -22,6 +23,13 @@ _problem = settings.check_config(
 )
 if _problem:
     raise WorkflowError(f"scingest: {_problem}")
+
+# The collection job's packages (TileDB-SOMA, cellarr: pandas < 3), before any job runs;
+# with conda environments its rule brings its own (envs/collection.yaml).
+if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
+    _problem = settings.collection_problem(config["collection"])
+    if _problem:
+        raise WorkflowError(f"scingest: {_problem}")
 
 
 def load_sheet():
