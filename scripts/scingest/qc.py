@@ -466,7 +466,7 @@ def flag_outliers(
     Adds boolean ``obs`` columns ``outlier_counts``, ``outlier_genes``, ``outlier_top20``,
     ``outlier_mt`` and ``qc_pass`` (no flag). Needs the metrics of
     :func:`compute_qc_metrics` and the ``var`` flags of :func:`flag_genes`. The rules (the
-    README's "QC: flags, not deletions" states the same):
+    user guide's docs/guide/qc.md states the same):
 
     1. A cell without counts (``total_counts`` 0) is flagged ``outlier_counts`` and
        ``outlier_genes`` and never passes; it takes no part in any limit (its % metrics are

@@ -1,5 +1,5 @@
 """Data for the QC tests, made by the tests (single nuclei, cells with planted doublets), and
-the README's QC rules re-derived naively, the oracle of the flags (:func:`reference_flags`)."""
+the QC rules of docs/guide/qc.md re-derived naively, the oracle of the flags (:func:`reference_flags`)."""
 
 from __future__ import annotations
 
@@ -60,28 +60,28 @@ def doublet_counts(
     return genes, cells, sp.csr_matrix(counts.astype(np.int32)), np.sort(doublets)
 
 
-#: The README: "Fewer than 10 cells with counts give no MAD limits".
-README_MIN_CELLS = 10
-#: The README: "a MAD of 0 is replaced by 0.8453 x the mean absolute deviation".
-README_MEANAD = 0.8453
-#: The README: "the % mito limit from MADs is never below 2%".
-README_MT_FLOOR = 2.0
-#: The README: "a value within 1e-9 of a MAD limit (relative, at least 1e-9) is on it".
-README_SLACK = 1e-9
+#: docs/guide/qc.md: "Fewer than 10 cells with counts give no MAD limits".
+RULE_MIN_CELLS = 10
+#: docs/guide/qc.md: "a MAD of 0 is replaced by 0.8453 x the mean absolute deviation".
+RULE_MEANAD = 0.8453
+#: docs/guide/qc.md: "the % mito limit from MADs is never below 2%".
+RULE_MT_FLOOR = 2.0
+#: docs/guide/qc.md: "a value within 1e-9 of a MAD limit (relative, at least 1e-9) is on it".
+RULE_SLACK = 1e-9
 
 
 def _median_and_spread(values: list[float]) -> tuple[float, float]:
     median = statistics.median(values)
     mad = statistics.median([abs(v - median) for v in values])
     if mad == 0:
-        mad = README_MEANAD * (math.fsum(abs(v - median) for v in values) / len(values))
+        mad = RULE_MEANAD * (math.fsum(abs(v - median) for v in values) / len(values))
     return median, mad
 
 
 def reference_flags(
     obs: pd.DataFrame, params: dict, mito_genes: int, cells: list[bool] | None = None
 ) -> dict[str, list[bool]]:
-    """Each cell's flags from the README's rules, cell by cell; ``cells`` marks the called
+    """Each cell's flags from the rules of docs/guide/qc.md, cell by cell; ``cells`` marks the called
     cells of a raw matrix's barcodes (``barcodes: all``): only they make the limits, and
     no other barcode passes."""
     n = len(obs)
@@ -92,7 +92,7 @@ def reference_flags(
     mito = [float(v) for v in obs["pct_counts_mt"]]
     with_counts = [t > 0 for t in total]
     counted = [c and cell for c, cell in zip(with_counts, is_cell, strict=True)]
-    use_mads = sum(counted) >= README_MIN_CELLS
+    use_mads = sum(counted) >= RULE_MIN_CELLS
     # (values to judge, the scale the MADs are taken on, nmads, sides, hard lower, hard upper)
     rules = {
         "outlier_counts": (total, "log", params["nmads"], "both", "min_counts", "max_counts"),
@@ -113,8 +113,8 @@ def reference_flags(
             low = median - nmads * spread if side == "both" else -math.inf
             high = median + nmads * spread
             if flag == "outlier_mt":
-                high = max(high, README_MT_FLOOR)
-            slack = README_SLACK * max(1, abs(low) if math.isfinite(low) else 0, abs(high))
+                high = max(high, RULE_MT_FLOOR)
+            slack = RULE_SLACK * max(1, abs(low) if math.isfinite(low) else 0, abs(high))
             for i, v in enumerate(on_scale):
                 if math.isfinite(v) and (v < low - slack or v > high + slack):
                     cell_flags[i] = True

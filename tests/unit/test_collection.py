@@ -87,7 +87,7 @@ def checkpoints(tmp_path: Path) -> dict[str, Path]:
 
 
 def query(store: Path, value_filter: str | None = None, genes: list[str] | None = None):
-    """The README's query: obs value_filter and a list of genes -> AnnData."""
+    """The user guide's query: obs value_filter and a list of genes -> AnnData."""
     with soma.Experiment.open(str(store)) as exp:
         var_query = soma.AxisQuery()
         if genes is not None:
@@ -411,12 +411,12 @@ def test_cellarr_reads_back_equal(tmp_path, checkpoints):
 
 
 def test_the_readme_query_runs_as_written(tmp_path, checkpoints):
-    """The README's Atlas collection example, run on a store of these checkpoints."""
+    """The user guide's Atlas collection example (docs/guide/collection.md), run on a store
+    of these checkpoints."""
     import re
 
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("## Atlas collection", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    guide = (REPO / "docs" / "guide" / "collection.md").read_text()
+    code = re.search(r"```python\n(.*?)```", guide, re.S).group(1)
     code = code.replace("'CD3E', 'MS4A1', 'LYZ'", "'CD3E', 'MS4A1', 'NEWGENE'")
     store = tmp_path / "results" / "collection.soma"
     build_soma_collection(checkpoints, store)

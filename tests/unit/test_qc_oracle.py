@@ -2,7 +2,7 @@
 
 - The metrics: ``scanpy.pp.calculate_qc_metrics`` on the same counts.
 - The flags and limits: :func:`reference_flags`, a naive re-derivation of the rules the
-  README states ("QC: flags, not deletions"), written with Python's ``statistics`` module
+  user guide states (docs/guide/qc.md), written with Python's ``statistics`` module
   and a loop over cells, nothing of ``scingest.qc``.
 - Where those rules agree with the OSCA book's (every cell has counts, enough cells, a MAD
   above 0, no floor or hard limit acting), ``scuttle::isOutlier`` in R is a second oracle for
@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from helpers.qc import README_MT_FLOOR, reference_flags
+from helpers.qc import RULE_MT_FLOOR, reference_flags
 from scingest.qc import compute_qc_metrics, flag_genes, flag_outliers, gene_set_patterns
 
 # --- generated samples ----------------------------------------------------------------------
@@ -229,7 +229,7 @@ write.table(do.call(rbind, out), args[2], sep = "\t", row.names = FALSE, quote =
 
 
 def test_flags_equal_scuttle(tmp_path):
-    """Our MAD flags are scuttle's isOutlier where the README's rules and the OSCA book's
+    """Our MAD flags are scuttle's isOutlier where the rules of docs/guide/qc.md and the OSCA book's
     agree: 60 generated samples, every cell with counts, MADs above 0, the mito limit above
     the 2% floor, no hard limits."""
     rscript = _rscript()
@@ -251,7 +251,7 @@ def test_flags_equal_scuttle(tmp_path):
         nmads, nmads_mt = SCUTTLE_NMADS
         found = flag_outliers(adata, nmads=nmads, nmads_mt=nmads_mt, max_pct_mt=None)
         obs = adata.obs
-        if found["outlier_mt"][1] <= README_MT_FLOOR:
+        if found["outlier_mt"][1] <= RULE_MT_FLOOR:
             continue  # the floor acted: scuttle has no floor
         if any(
             statistics.median(abs(v - statistics.median(m)) for v in m) == 0
