@@ -351,6 +351,17 @@ def _cp(files: list[Path], out: Path, repeat: int) -> dict[str, Any]:
     return result
 
 
+def _merged(
+    name: str, folder: Path, n: int, out: Path, join: str, repeat: int
+) -> tuple[dict[str, Any], int]:
+    """The fastest of ``repeat`` runs of the merge child ``name`` (ours, ``merge``, or the
+    peer, ``concat_on_disk``) and the size of the file it wrote (then removed)."""
+    res = best(child(name, str(folder), str(n), str(out), join), label=name, repeat=repeat)
+    size = out.stat().st_size
+    out.unlink(missing_ok=True)
+    return res, size
+
+
 def part_merge(repeat: int) -> None:
     n_cells = SIZES["merge_cells"]
     print(
@@ -363,20 +374,8 @@ def part_merge(repeat: int) -> None:
         size = sum(f.stat().st_size for f in files)
         out = BENCH / "data" / "merged_bench.h5ad"
         cp = _cp(files, out, repeat)
-        res = best(
-            child("merge", str(folder), str(MERGE_SAMPLES), str(out), join),
-            label="merge",
-            repeat=repeat,
-        )
-        merged = out.stat().st_size
-        out.unlink(missing_ok=True)
-        peer = best(
-            child("concat_on_disk", str(folder), str(MERGE_SAMPLES), str(out), join),
-            label="concat_on_disk",
-            repeat=repeat,
-        )
-        peer_size = out.stat().st_size
-        out.unlink(missing_ok=True)
+        res, merged = _merged("merge", folder, MERGE_SAMPLES, out, join, repeat)
+        peer, peer_size = _merged("concat_on_disk", folder, MERGE_SAMPLES, out, join, repeat)
         print(f"  {label}: {mib(size)} of checkpoints, merged file {mib(merged)}")
         line(
             "cp of the checkpoints into one file (baseline)",
@@ -437,20 +436,13 @@ def part_merge_scale(repeat: int) -> None:
         )
         out.unlink(missing_ok=True)
     ref, like, big = (results[k] for k in results)
-    ours_size = BENCH / "data" / "merged_scale_ours.h5ad"
-    res = best(
-        child("merge", str(folder), str(samples), str(ours_size), "inner"), label="m", repeat=1
-    )
-    peer = best(
-        child("concat_on_disk", str(folder), str(samples), str(out), "inner"),
-        label="concat_on_disk",
-        repeat=1,
-    )
+    res, ours_size = _merged("merge", folder, samples, out, "inner", 1)
+    peer, peer_size = _merged("concat_on_disk", folder, samples, out, "inner", 1)
     line(
         f"anndata.experimental.concat_on_disk (peer), all {samples} samples",
         peer["wall"],
         peer["peak"],
-        f"call {peer['call']:.2f} s; file {mib(out.stat().st_size)}",
+        f"call {peer['call']:.2f} s; file {mib(peer_size)}",
     )
     print(
         f"  => {samples * cells:,} cells: {big['call'] / (samples * cells) * 1e6:.2f} s per "
@@ -463,10 +455,8 @@ def part_merge_scale(repeat: int) -> None:
     print(
         f"  => peer at {samples * cells:,} cells: merge_checkpoints() {time_ratio:.2f}x the "
         f"time of concat_on_disk(), peak RSS {peak_ratio:.2f}x, file "
-        f"{ours_size.stat().st_size / out.stat().st_size:.2f}x its size"
+        f"{ours_size / peer_size:.2f}x its size"
     )
-    out.unlink(missing_ok=True)
-    ours_size.unlink(missing_ok=True)
 
 
 def part_collection(repeat: int) -> None:

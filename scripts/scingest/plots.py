@@ -143,6 +143,32 @@ def _spread(values: np.ndarray) -> np.ndarray:
     return values + 1e-9 * np.arange(len(values))
 
 
+def _style_violins(
+    parts: dict,
+    colours: Sequence,
+    *,
+    alpha: float,
+    linewidth: float | None = None,
+    zorder: float | None = None,
+) -> None:
+    """Fill each violin of ``ax.violinplot``'s ``parts`` with its colour, black outlines and
+    median/extrema lines (drawn above the bodies when ``zorder`` is given)."""
+    for body, colour in zip(parts["bodies"], colours, strict=True):
+        body.set_facecolor(colour)
+        body.set_edgecolor("black")
+        body.set_alpha(alpha)
+        if linewidth is not None:
+            body.set_linewidth(linewidth)
+        if zorder is not None:
+            body.set_zorder(zorder)
+    for key in ("cmedians", "cmins", "cmaxes", "cbars"):
+        parts[key].set_color("black")
+        if linewidth is not None:
+            parts[key].set_linewidth(linewidth + 0.1)
+        if zorder is not None:
+            parts[key].set_zorder(zorder + 1)
+
+
 def _not_measured_text(ax: Axes, x: float, why: str, **kwargs) -> None:
     ax.text(x, 0.5, why, ha="center", va="center", transform=ax.get_xaxis_transform(), **kwargs)
 
@@ -227,14 +253,9 @@ def plot_violins(
             parts = ax.violinplot(
                 list(data.values()), positions=list(data), widths=0.8, showmedians=True
             )
-            for body, i in zip(parts["bodies"], data, strict=True):
-                body.set_facecolor(colours[groups[samples[i]]])
-                body.set_edgecolor("black")
-                body.set_linewidth(0.5)
-                body.set_alpha(0.75)
-            for key in ("cmedians", "cmins", "cmaxes", "cbars"):
-                parts[key].set_color("black")
-                parts[key].set_linewidth(0.6)
+            _style_violins(
+                parts, [colours[groups[samples[i]]] for i in data], alpha=0.75, linewidth=0.5
+            )
         for i, s in enumerate(samples):
             lower, upper = limits[s].get(flag, [-np.inf, np.inf])
             for value in (lower, upper):
@@ -626,14 +647,7 @@ def plot_sample(
             continue
         spread = values[finite] if len(np.unique(values[finite])) > 1 else _spread(values[finite])
         parts = ax.violinplot([spread], positions=[0], widths=0.8, showmedians=True)
-        for body in parts["bodies"]:
-            body.set_facecolor(PASS_COLOUR)
-            body.set_edgecolor("black")
-            body.set_alpha(0.45)
-            body.set_zorder(3)
-        for key in ("cmedians", "cmins", "cmaxes", "cbars"):
-            parts[key].set_color("black")
-            parts[key].set_zorder(4)
+        _style_violins(parts, [PASS_COLOUR], alpha=0.45, zorder=3)  # above the jittered dots
         jitter = rng.uniform(-0.25, 0.25, len(values))
         flagged_here = obs[flag].to_numpy(dtype=bool)
         for cells, size, colour, zorder in (
