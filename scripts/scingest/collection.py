@@ -46,7 +46,7 @@ import pyarrow as pa
 from .checkpoint import BARCODE, csr_group, read_tables
 from .errors import ScingestError
 from .files import sha256sum, write_text_atomic
-from .h5stream import BLOCK_NNZ, row_blocks
+from .h5write import BLOCK_NNZ, row_blocks
 
 logger = logging.getLogger(__name__)
 
