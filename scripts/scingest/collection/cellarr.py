@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import warnings
 from collections.abc import Mapping
 from os import PathLike
@@ -19,7 +17,7 @@ import pandas as pd
 from ..checkpoint import read_tables
 from ..errors import ScingestError
 from ..files import sha256sum, write_text_atomic
-from .common import LAYER, VAR_TEXT, recover_swap, sample_metadata
+from .common import LAYER, VAR_TEXT, build_folder, recover_swap, sample_metadata, swap_in
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +117,7 @@ def build_cellarr_collection(
             else values.astype(object).where(values.notna(), "").astype(str).to_numpy()
         )
     samples = pd.DataFrame(rows)
-    build = store.with_name(f".{store.name}.build")
-    old = store.with_name(f".{store.name}.old")
+    build = build_folder(store)
     recover_swap(store)
     build.mkdir(parents=True)
     with warnings.catch_warnings():
@@ -139,10 +136,7 @@ def build_cellarr_collection(
             matrix_options=MatrixOptions(matrix_name=LAYER, dtype=np.float32),
             num_threads=1,
         )
-    if store.exists():
-        os.replace(store, old)
-    os.replace(build, store)
-    shutil.rmtree(old, ignore_errors=True)
+    swap_in(store)
     logger.info("built %s: %d samples, %d cells", store, len(samples), len(cells))
     if manifest is not None:
         table = samples.rename(columns={"cellarr_sample": "sample"})

@@ -1,5 +1,5 @@
 """What both collection stores share: the names and columns they take from a checkpoint,
-and a store built beside its place and swapped in when complete."""
+and a store built beside its place (:func:`build_folder`) and swapped in when complete."""
 
 from __future__ import annotations
 
@@ -31,10 +31,29 @@ def sample_metadata(obs: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
+def build_folder(store: Path) -> Path:
+    """Where a store is built, hidden beside it, before :func:`swap_in`."""
+    return store.with_name(f".{store.name}.build")
+
+
+def _old_folder(store: Path) -> Path:
+    return store.with_name(f".{store.name}.old")
+
+
+def swap_in(store: Path) -> None:
+    """Replace ``store`` by its complete :func:`build_folder` (a kill between the two
+    renames is undone by :func:`recover_swap`)."""
+    old = _old_folder(store)
+    if store.exists():
+        os.replace(store, old)
+    os.replace(build_folder(store), store)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def recover_swap(store: Path) -> None:
     """Finish or undo a swap a killed run left: the old store back if there is no new one."""
-    old = store.with_name(f".{store.name}.old")
-    build = store.with_name(f".{store.name}.build")
+    old = _old_folder(store)
+    build = build_folder(store)
     if old.exists() and not store.exists():
         os.replace(old, store)
     shutil.rmtree(old, ignore_errors=True)

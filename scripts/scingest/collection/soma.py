@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from ..checkpoint import csr_group, read_tables
 from ..errors import ScingestError
 from ..files import sha256sum, write_text_atomic
 from ..h5write import BLOCK_NNZ, row_blocks
-from .common import LAYER, VAR_TEXT, recover_swap, sample_metadata
+from .common import LAYER, VAR_TEXT, build_folder, recover_swap, sample_metadata, swap_in
 
 logger = logging.getLogger(__name__)
 
@@ -472,8 +471,7 @@ def _first_dtype(path: Path) -> np.dtype:
 
 def _fresh(store: Path, checkpoints: list[Checkpoint]) -> None:
     """Build a store of ``checkpoints`` beside ``store`` and swap it in when complete."""
-    build = store.with_name(f".{store.name}.build")
-    old = store.with_name(f".{store.name}.old")
+    build = build_folder(store)
     shutil.rmtree(build, ignore_errors=True)
     dtype = _first_dtype(checkpoints[0].path) if checkpoints else np.dtype(np.float32)
     try:
@@ -484,10 +482,7 @@ def _fresh(store: Path, checkpoints: list[Checkpoint]) -> None:
     except Exception:
         shutil.rmtree(build, ignore_errors=True)
         raise
-    if store.exists():
-        os.replace(store, old)
-    os.replace(build, store)
-    shutil.rmtree(old, ignore_errors=True)
+    swap_in(store)
 
 
 def write_manifest(store: Path, manifest: str | PathLike[str]) -> pd.DataFrame:
