@@ -154,7 +154,7 @@ def appends_only(column_map: np.ndarray) -> bool:
     Parameters
     ----------
     column_map
-        As in :func:`reindex_columns`.
+        As in :func:`~scingest.h5write.reindex_columns`.
 
     Returns
     -------
@@ -292,7 +292,7 @@ def concat_mode(
     compression
         The output's compression.
     column_map
-        As in :func:`reindex_columns`; ``None``: the same columns.
+        As in :func:`~scingest.h5write.reindex_columns`; ``None``: the same columns.
 
     Returns
     -------
@@ -390,7 +390,7 @@ class CsrConcat:
         source
             The stored matrix's group (in another file).
         column_map
-            As in :func:`reindex_columns`.
+            As in :func:`~scingest.h5write.reindex_columns`.
         block_nnz
             Stored values read at once where rows are re-indexed.
 
