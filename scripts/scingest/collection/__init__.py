@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from os import PathLike
 
 from ..errors import ScingestError
+from .cellarr import build_cellarr_collection
+from .soma import build_soma_collection
 
 
 def build_collection(
@@ -32,8 +34,8 @@ def build_collection(
     store
         The collection.
     kind
-        ``soma`` (:func:`.soma.build_soma_collection`) or ``cellarr``
-        (:func:`.cellarr.build_cellarr_collection`).
+        ``soma`` (:func:`~.soma.build_soma_collection`) or ``cellarr``
+        (:func:`~.cellarr.build_cellarr_collection`).
     manifest
         The manifest file (the job's declared output).
 
@@ -47,11 +49,7 @@ def build_collection(
         For another ``kind``.
     """
     if kind == "soma":
-        from .soma import build_soma_collection
-
         return build_soma_collection(checkpoints, store, manifest=manifest)
     if kind == "cellarr":
-        from .cellarr import build_cellarr_collection
-
         return build_cellarr_collection(checkpoints, store, manifest=manifest)
     raise ScingestError(f"collection: expected none, soma or cellarr, got {kind!r}")
