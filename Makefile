@@ -107,7 +107,7 @@ test313:
 ## (SCINGEST_REQUIRE_COLLECTION)
 VENV_COLLECTION ?= .venv-collection
 PYTHON_COLLECTION ?= $(PYTHON313)
-COLLECTION_TESTS := tests/unit/test_collection.py tests/workflow/test_workflow_collection.py
+COLLECTION_TESTS := tests/unit/test_collection_soma.py tests/unit/test_collection_cellarr.py tests/workflow/test_workflow_collection.py
 test-collection:
 	@test -n "$(PYTHON_COLLECTION)" || { echo "no python3.13 found: set PYTHON_COLLECTION=/path/to/python3" >&2; exit 1; }
 	$(MAKE) install versions VENV=$(VENV_COLLECTION) PYTHON=$(PYTHON_COLLECTION)

@@ -938,7 +938,7 @@ def run_child(name: str, args: list[str]) -> dict[str, Any]:
         write_checkpoints(Path(args[0]), int(args[1]), n_cells=int(args[2]), n_genes=int(args[3]))
         return {}
     if name.startswith("collection_"):
-        from scingest.collection import build_soma_collection
+        from scingest.collection.soma import build_soma_collection
 
         if name == "collection_query":
             import tiledbsoma as soma
@@ -961,7 +961,7 @@ def run_child(name: str, args: list[str]) -> dict[str, Any]:
             }
         folder = Path(args[0])
         if name == "collection_cellarr":
-            from scingest.collection import build_cellarr_collection
+            from scingest.collection.cellarr import build_cellarr_collection
 
             paths = {f"S{i:02d}": folder / f"S{i:02d}.h5ad" for i in range(int(args[1]))}
             t1 = time.perf_counter()

@@ -15,7 +15,7 @@ from anndata.io import read_elem, sparse_dataset, write_elem
 
 from .checkpoint import PROVENANCE, QC_PASS, check_csr, new_h5ad, sparse_obsm_keys
 from .errors import ScingestError
-from .h5stream import BLOCK_NNZ, Compression, CsrWriter, row_blocks, stream_rows
+from .h5write import BLOCK_NNZ, Compression, CsrWriter, row_blocks, stream_rows
 from .provenance import h5ad_safe
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .errors import ScingestError
 from .files import atomic_path
-from .h5stream import PARTS
+from .h5concat import PARTS
 
 #: Values copied at once from a virtual dataset (8 MiB of float32).
 BLOCK = 2**21

@@ -9,7 +9,7 @@ position, not by feature name. Here one sample is open at a time: genes, ``var``
 genes, not samples), ``obs`` is written column by column (cell names and plain columns as
 each sample's stored column, joined by a virtual dataset), and matrices are joined from
 each sample's stored chunks where the genes allow it, else streamed in row blocks
-(:class:`scingest.h5stream.CsrConcat`). Counts identical to ``X`` are stored once, as a
+(:class:`scingest.h5concat.CsrConcat`). Counts identical to ``X`` are stored once, as a
 hard link. Output semantics follow ``anndata.concat``.
 """
 
@@ -41,18 +41,8 @@ from .checkpoint import (
 )
 from .errors import ScingestError
 from .files import atomic_path
-from .h5stream import (
-    BLOCK_NNZ,
-    PARTS,
-    Compression,
-    CsrConcat,
-    check_compression,
-    concat_mode,
-    copy_part,
-    same_stored,
-    virtual_concat,
-    workers,
-)
+from .h5concat import PARTS, CsrConcat, concat_mode, copy_part, same_stored, virtual_concat
+from .h5write import BLOCK_NNZ, Compression, check_compression, workers
 from .provenance import h5ad_safe, package_versions
 
 logger = logging.getLogger(__name__)

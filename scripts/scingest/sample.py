@@ -30,7 +30,7 @@ from .discovery import is_reserved_column
 from .errors import ScingestError
 from .files import atomic_path
 from .formats import detect_format, input_files
-from .h5stream import GZIP_LEVEL, Compression, workers, write_csr
+from .h5write import GZIP_LEVEL, Compression, workers, write_csr
 from .provenance import file_provenance, h5ad_safe, package_versions
 from .qc import (
     compute_qc_metrics,
@@ -312,7 +312,7 @@ def write_h5ad(
 ) -> None:
     """Write a checkpoint under a temporary name and rename it when complete.
 
-    CSR ``X`` and layers are written by :class:`scingest.h5stream.CsrWriter`: ``gzip`` is
+    CSR ``X`` and layers are written by :class:`scingest.h5write.CsrWriter`: ``gzip`` is
     deflate level 1 with chunks compressed in parallel by ISA-L, since HDF5 deflates one
     chunk at a time in the writing thread (``bench/run.py compression`` compares them).
     A layer equal to ``X`` (the counts) is stored once, as an HDF5 hard link to ``X``'s

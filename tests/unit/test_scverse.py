@@ -413,7 +413,7 @@ def test_r_reads_merged_h5ad_with_the_counts_python_reads(twelve_samples):
         pytest.skip(why)
     with h5py.File(twelve_samples, "r") as f:
         # config default: our parallel ISA-L chunks, in the merged file's per-sample parts
-        # when X is joined as a virtual dataset (scingest.h5stream.CsrConcat)
+        # when X is joined as a virtual dataset (scingest.h5concat.CsrConcat)
         data = f["X/data"]
         stored = [f[s.dset_name] for s in data.virtual_sources()] if data.is_virtual else [data]
         assert stored and all(d.compression == "gzip" for d in stored)

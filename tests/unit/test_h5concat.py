@@ -1,4 +1,4 @@
-"""Streaming CSR writer: anndata's on-disk format, parallel deflate chunks, chunk compare."""
+"""Joining stored CSR matrices: chunk compare, and copy / remap / re-index like vstack."""
 
 from __future__ import annotations
 
@@ -10,38 +10,13 @@ import pytest
 import scipy.sparse as sp
 from anndata.io import read_elem
 
-from scingest.h5stream import OUTPUT_CHUNK, CsrWriter, same_stored, stream_rows, write_csr
+from helpers.csr import random_csr
+from scingest.h5concat import CsrConcat, concat_mode, same_stored
+from scingest.h5write import OUTPUT_CHUNK, write_csr
 
 
-def _random_csr(n_rows: int, n_cols: int, nnz: int, seed: int) -> sp.csr_matrix:
-    rng = np.random.default_rng(seed)
-    density = nnz / (n_rows * n_cols)
-    # random_state: scipy 1.13 (the lowest we support) knows no rng=
-    matrix = sp.random(n_rows, n_cols, density=density, format="csr", random_state=rng)
-    matrix.data = rng.integers(1, 50, size=matrix.nnz).astype(np.float32)
-    return matrix
-
-
-@pytest.mark.parametrize("compression", ["none", "lzf", "gzip"])
-def test_writer_round_trips_across_chunks_and_blocks(tmp_path, compression):
-    # more stored values than two output chunks, so full, partial and padded chunks occur
-    matrix = _random_csr(3_000, 400, 2 * OUTPUT_CHUNK + 12_345, seed=1)
-    with h5py.File(tmp_path / "m.h5", "w") as f:
-        writer = CsrWriter(f, "X", 400, np.float32, compression=compression)
-        for start in range(0, 3_000, 777):  # uneven row blocks, one empty block
-            writer.append(matrix[start : start + 777])
-        writer.append(matrix[:0])
-        writer.close()
-    with h5py.File(tmp_path / "m.h5") as f:
-        assert f["X/data"].compression == (None if compression == "none" else compression)
-        back = read_elem(f["X"])
-    assert isinstance(back, sp.csr_matrix) and back.shape == matrix.shape
-    assert (back != matrix).nnz == 0
-    np.testing.assert_array_equal(back.indptr, matrix.indptr)
-
-
-def test_same_stored_compares_chunks_and_stream_rows_fills_twins(tmp_path):
-    matrix = _random_csr(500, 300, 40_000, seed=2)
+def test_same_stored_compares_chunks(tmp_path):
+    matrix = random_csr(500, 300, 40_000, seed=2)
     other = matrix.copy()
     other.data[-1] += 1
     with h5py.File(tmp_path / "m.h5", "w") as f:
@@ -51,22 +26,14 @@ def test_same_stored_compares_chunks_and_stream_rows_fills_twins(tmp_path):
         assert same_stored(f["a"], f["b"])
         assert not same_stored(f["a"], f["c"])  # one value differs
         assert not same_stored(f["a"], f["d"])  # same values, stored differently
-        targets = [CsrWriter(f, key, 300, np.float32) for key in ("x", "y")]
-        stream_rows(f["a"], targets, block_nnz=1_000)
-        for target in targets:
-            target.close()
-        for key in ("x", "y"):
-            assert (read_elem(f[key]) != matrix).nnz == 0
 
 
 @pytest.mark.parametrize("compression", ["none", "lzf", "gzip"])
 @pytest.mark.parametrize("virtual", [True, False])
 def test_csr_concat_copies_remaps_and_fills_like_vstack(tmp_path, compression, virtual):
-    from scingest.h5stream import CsrConcat, concat_mode
-
-    a = _random_csr(6_000, 50, OUTPUT_CHUNK + 5_000, seed=3)  # more than one chunk
-    b = _random_csr(200, 40, 3_000, seed=4)  # 40 columns, placed in order among the 50
-    c = _random_csr(100, 50, 2_000, seed=5)
+    a = random_csr(6_000, 50, OUTPUT_CHUNK + 5_000, seed=3)  # more than one chunk
+    b = random_csr(200, 40, 3_000, seed=4)  # 40 columns, placed in order among the 50
+    c = random_csr(100, 50, 2_000, seed=5)
     columns = np.sort(np.random.default_rng(6).choice(50, 40, replace=False))
     with h5py.File(tmp_path / "in.h5", "w") as f:
         write_csr(f, "a", a, compression=compression)

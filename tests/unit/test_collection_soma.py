@@ -1,6 +1,5 @@
-"""The cell collection (scingest.collection): a TileDB-SOMA store that grows by appends,
-repairs an interrupted append, and answers queries with the checkpoints' exact counts;
-and the cellarr dataset, rebuilt each time."""
+"""The TileDB-SOMA collection (scingest.collection.soma): a store that grows by appends,
+repairs an interrupted append, and answers queries with the checkpoints' exact counts."""
 
 from __future__ import annotations
 
@@ -16,74 +15,31 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 
 from conftest import REPO
-from helpers.collection import collection_package
+from helpers.collection import (
+    GENES,
+    assert_counts_equal,
+    collection_package,
+    write_checkpoint,
+    write_checkpoints,
+)
 
 soma = collection_package("tiledbsoma")
 
-from scingest.collection import (  # noqa: E402  (needs pyarrow, which comes with the extra)
-    LAYER,
+from scingest.collection.common import LAYER  # noqa: E402
+from scingest.collection.soma import (  # noqa: E402  (needs pyarrow, which comes with the extra)
     MEASUREMENT,
     PENDING,
-    build_cellarr_collection,
     build_soma_collection,
     read_samples,
 )
 from scingest.errors import ScingestError  # noqa: E402
 
 
-def write_checkpoint(
-    path: Path,
-    sample: str,
-    n_cells: int,
-    genes: list[str],
-    *,
-    seed: int,
-    extra: dict[str, object] | None = None,
-    drop: tuple[str, ...] = (),
-    dtype: type = np.float32,
-) -> ad.AnnData:
-    """A checkpoint shaped like ingest_sample's: CSR counts in X and layers["counts"],
-    obs with sample metadata, barcode, QC metrics and flags; var with ids and flags."""
-    rng = np.random.default_rng(seed)
-    x = sp.random(n_cells, len(genes), density=0.3, format="csr", random_state=rng)
-    x.data = np.ceil(x.data * 20).astype(dtype)
-    x = x.astype(dtype)
-    barcodes = [f"AAAC{seed:02d}{i:05d}-1" for i in range(n_cells)]
-    obs = pd.DataFrame(index=pd.Index([f"{sample}-{b}" for b in barcodes]))
-    obs["sample"] = pd.Categorical([sample] * n_cells)
-    obs["barcode"] = barcodes
-    obs["condition"] = pd.Categorical(["Ctrl" if seed % 2 else "Pre"] * n_cells)
-    obs["donor"] = np.int64(seed)
-    obs["total_counts"] = np.asarray(x.sum(axis=1)).ravel().astype(np.float32)
-    obs["n_genes_by_counts"] = np.diff(x.indptr).astype(np.int32)
-    obs["qc_pass"] = rng.random(n_cells) > 0.2
-    for key, value in (extra or {}).items():
-        obs[key] = value
-    obs = obs.drop(columns=list(drop))
-    var = pd.DataFrame(index=pd.Index(genes))
-    var["gene_ids"] = [f"ENSG_{g}" for g in genes]
-    var["mt"] = var.index.str.startswith("MT-")
-    var["n_cells_by_counts"] = np.diff(x.tocsc().indptr)  # per-sample: left out of the store
-    adata = ad.AnnData(X=x, obs=obs, var=var)
-    adata.layers["counts"] = x.copy()
-    adata.write_h5ad(path)
-    return adata
-
-
-GENES = ["ACTB", "GAPDH", "MT-CO1", "CD3E", "MS4A1", "LYZ"]
-
-
 @pytest.fixture
 def checkpoints(tmp_path: Path) -> dict[str, Path]:
-    folder = tmp_path / "samples"
-    folder.mkdir()
-    write_checkpoint(folder / "Ctrl1.h5ad", "Ctrl1", 40, GENES, seed=1)
-    write_checkpoint(folder / "Pre1.h5ad", "Pre1", 30, GENES[:4], seed=2)
-    write_checkpoint(folder / "Post2.h5ad", "Post2", 25, ["NEWGENE", *GENES[2:]], seed=3)
-    return {p.stem: p for p in sorted(folder.glob("*.h5ad"), key=lambda p: p.stat().st_mtime)}
+    return write_checkpoints(tmp_path / "samples")
 
 
 def query(store: Path, value_filter: str | None = None, genes: list[str] | None = None):
@@ -96,22 +52,6 @@ def query(store: Path, value_filter: str | None = None, genes: list[str] | None 
         obs_query = soma.AxisQuery(value_filter=value_filter) if value_filter else soma.AxisQuery()
         with exp.axis_query(MEASUREMENT, obs_query=obs_query, var_query=var_query) as q:
             return q.to_anndata(X_name=LAYER, obs_id_name="obs_id", var_id_name="var_id")
-
-
-def assert_counts_equal(result: ad.AnnData, paths: dict[str, Path]) -> None:
-    """Every cell of ``result`` has exactly its checkpoint's counts (zeros for genes the
-    checkpoint does not have)."""
-    for sample, path in paths.items():
-        ref = ad.read_h5ad(path)
-        cells = result.obs_names[result.obs["sample"] == sample]
-        if not len(cells):
-            continue
-        got = result[cells]
-        shared = got.var_names.intersection(ref.var_names)
-        expected = ref[cells, shared].X.toarray()
-        np.testing.assert_array_equal(got[:, shared].X.toarray(), expected)
-        absent = got.var_names.difference(ref.var_names)
-        assert got[:, absent].X.nnz == 0 if sp.issparse(got.X) else not got[:, absent].X.any()
 
 
 def store_nnz(store: Path) -> int:
@@ -284,7 +224,7 @@ KILLER = textwrap.dedent(
     """
     import os, signal, sys
     sys.path.insert(0, {scripts!r})
-    import scingest.collection as c
+    import scingest.collection.soma as c
 
     point = sys.argv[1]
     original = c.iter_count_blocks
@@ -371,43 +311,6 @@ def test_int32_counts_are_kept_as_int32(tmp_path):
     result = query(store)
     assert result.X.dtype == np.int32
     assert_counts_equal(result, {"I": path})
-
-
-@pytest.mark.filterwarnings("ignore:Matrix counts has fewer cells:UserWarning")
-# cellarr names cells and genes by integers; anndata turns them into strings
-@pytest.mark.filterwarnings("ignore:Transforming to str index")
-# tiledb-py (cellarr's reader) on NumPy 2.5, seen on Python 3.13: not ours
-@pytest.mark.filterwarnings("ignore:Setting the dtype on a NumPy array:DeprecationWarning")
-def test_cellarr_reads_back_equal(tmp_path, checkpoints):
-    CellArrDataset = collection_package("cellarr").CellArrDataset
-
-    store, manifest = tmp_path / "collection.cellarr", tmp_path / "m.tsv"
-    assert build_cellarr_collection(checkpoints, store, manifest=manifest) == {
-        "rebuilt": list(checkpoints)
-    }
-    ds = CellArrDataset(str(store), assay_tiledb_group="assays", assay_uri=LAYER)
-    result = ds[:, :].to_anndata()
-    result.obs_names = result.obs["obs_id"].to_numpy()
-    result.var_names = result.var["cellarr_gene_index"].to_numpy()
-    result.X = result.layers[LAYER]
-    assert result.X.dtype == np.float32
-    assert result.n_obs == sum(ad.read_h5ad(p).n_obs for p in checkpoints.values())
-    assert_counts_equal(result, checkpoints)
-    obs = result.obs
-    assert obs["donor"].dtype == np.int64
-    assert obs["total_counts"].dtype == np.float32
-    assert obs["qc_pass"].dtype == bool
-    assert result.var.loc["MT-CO1", "mt"]
-    assert result.var.loc["ACTB", "gene_ids"].startswith("ENSG")
-    samples = ds.get_sample_subset(slice(None))
-    assert samples["cellarr_sample"].tolist() == list(checkpoints)
-    assert samples["n_cells"].astype(int).tolist() == [
-        ad.read_h5ad(p).n_obs for p in checkpoints.values()
-    ]
-    assert samples["sha256"].str.len().eq(64).all()
-    assert pd.read_csv(manifest, sep="\t")["sample"].tolist() == list(checkpoints)
-    pre1 = ds.get_cells_for_sample(list(checkpoints).index("Pre1")).to_anndata()
-    assert pre1.n_obs == 30
 
 
 def test_the_readme_query_runs_as_written(tmp_path, checkpoints):

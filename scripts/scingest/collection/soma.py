@@ -1,10 +1,9 @@
-"""An appendable cell collection of the checkpoints: a TileDB-SOMA experiment (or a cellarr
-dataset), queried without loading it.
+"""A TileDB-SOMA experiment of the checkpoints (``collection: soma``) that grows by appends,
+queried without loading it.
 
 The SOMA store ``collection.soma`` is the job's *state*, kept across runs; the job's
-declared output is a manifest beside it (Snakemake deletes declared outputs before a job
-runs, so the store itself cannot be one). Each run compares the checkpoints with the
-store's ``samples`` table (sha256 of every checkpoint) and
+declared output is a manifest beside it (:func:`write_manifest`). Each run compares the
+checkpoints with the store's ``samples`` table (sha256 of every checkpoint) and
 
 - appends samples it does not hold (time proportional to their cells);
 - rebuilds the store (into a hidden folder, swapped in when complete) when a sample it
@@ -29,9 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from os import PathLike
@@ -43,15 +40,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .checkpoint import BARCODE, csr_group, read_tables
-from .errors import ScingestError
-from .files import sha256sum, write_text_atomic
-from .h5stream import BLOCK_NNZ, row_blocks
+from ..checkpoint import csr_group, read_tables
+from ..errors import ScingestError
+from ..files import sha256sum, write_text_atomic
+from ..h5write import BLOCK_NNZ, row_blocks
+from .common import LAYER, VAR_TEXT, build_folder, recover_swap, sample_metadata, swap_in
 
 logger = logging.getLogger(__name__)
 
 MEASUREMENT = "RNA"
-LAYER = "counts"
 SAMPLES = "samples"
 #: metadata keys of the experiment
 PENDING = "scingest_pending"
@@ -61,9 +58,6 @@ NEXT_SAMPLE = "scingest_next_sample"
 READY = "scingest_store"
 #: rows the ``samples`` table can hold (its domain; resizable, but 1 M samples is plenty)
 MAX_SAMPLES = 1_000_000
-#: var columns carried into the collection: ids, types and flags of a gene, never the
-#: per-sample gene metrics (``n_cells_by_counts`` etc. describe one sample only)
-VAR_TEXT = ("gene_ids", "feature_types", "gene_symbols", "genome")
 
 SAMPLES_SCHEMA = pa.schema(
     [
@@ -348,18 +342,6 @@ def _grow(store: Path, *, n_obs: int, n_var: int) -> None:
     )
 
 
-def _sample_metadata(obs: pd.DataFrame) -> dict[str, Any]:
-    """Columns of ``obs`` with one value for the whole sample (the sheet's metadata)."""
-    out = {}
-    for name, values in obs.items():
-        if name == BARCODE or pd.api.types.is_float_dtype(values.dtype) or not len(values):
-            continue
-        if values.nunique(dropna=False) == 1:
-            value = values.iloc[0]
-            out[name] = value.item() if hasattr(value, "item") else value
-    return out
-
-
 def append_sample(store: Path, checkpoint: Checkpoint, *, block_nnz: int = BLOCK_NNZ) -> int:
     """Append one checkpoint to the store (crash-safe: see the module's docstring).
 
@@ -457,7 +439,7 @@ def append_sample(store: Path, checkpoint: Checkpoint, *, block_nnz: int = BLOCK
             "path": str(path),
             "size": checkpoint.size,
             "mtime_ns": checkpoint.mtime_ns,
-            "metadata": json.dumps(_sample_metadata(obs), default=str),
+            "metadata": json.dumps(sample_metadata(obs), default=str),
         }
         samples = exp[SAMPLES]
         samples.write(
@@ -489,8 +471,7 @@ def _first_dtype(path: Path) -> np.dtype:
 
 def _fresh(store: Path, checkpoints: list[Checkpoint]) -> None:
     """Build a store of ``checkpoints`` beside ``store`` and swap it in when complete."""
-    build = store.with_name(f".{store.name}.build")
-    old = store.with_name(f".{store.name}.old")
+    build = build_folder(store)
     shutil.rmtree(build, ignore_errors=True)
     dtype = _first_dtype(checkpoints[0].path) if checkpoints else np.dtype(np.float32)
     try:
@@ -501,20 +482,7 @@ def _fresh(store: Path, checkpoints: list[Checkpoint]) -> None:
     except Exception:
         shutil.rmtree(build, ignore_errors=True)
         raise
-    if store.exists():
-        os.replace(store, old)
-    os.replace(build, store)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _recover_swap(store: Path) -> None:
-    """Finish or undo a swap a killed run left: the old store back if there is no new one."""
-    old = store.with_name(f".{store.name}.old")
-    build = store.with_name(f".{store.name}.build")
-    if old.exists() and not store.exists():
-        os.replace(old, store)
-    shutil.rmtree(old, ignore_errors=True)
-    shutil.rmtree(build, ignore_errors=True)
+    swap_in(store)
 
 
 def write_manifest(store: Path, manifest: str | PathLike[str]) -> pd.DataFrame:
@@ -572,7 +540,7 @@ def build_soma_collection(
         "rolled_back": [],
         "removed": [],
     }
-    _recover_swap(store)
+    recover_swap(store)
     if store.exists() and not _is_ready(store):
         logger.warning("%s is incomplete (its creation was interrupted): rebuilding", store)
         shutil.rmtree(store)
@@ -620,167 +588,3 @@ def build_soma_collection(
     if manifest is not None:
         write_manifest(store, manifest)
     return done
-
-
-def _cellarr_obs(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """All cells' obs as one table, with cellarr column types: numbers and booleans keep
-    their dtype (cellarr would make every column text), everything else is text."""
-    obs = pd.concat(frames, axis=0, join="outer")
-    table = pd.DataFrame({"obs_id": obs.index.astype(str).to_numpy()})
-    types: dict[str, Any] = {"obs_id": "ascii"}
-    for name, values in obs.items():
-        values = values.reset_index(drop=True)
-        if pd.api.types.is_bool_dtype(values.dtype) or (
-            pd.api.types.is_numeric_dtype(values.dtype) and not values.hasnans
-        ):
-            table[name] = values.to_numpy()
-            types[name] = table[name].dtype
-        elif pd.api.types.is_numeric_dtype(values.dtype):  # integers with gaps: float
-            table[name] = values.astype(np.float64).to_numpy()
-            types[name] = np.dtype(np.float64)
-        else:
-            table[name] = values.astype(object).where(values.notna(), "").astype(str).to_numpy()
-            types[name] = "ascii"
-    return table, types
-
-
-def build_cellarr_collection(
-    checkpoints: Mapping[str, str | PathLike[str]],
-    store: str | PathLike[str],
-    *,
-    manifest: str | PathLike[str] | None = None,
-) -> dict[str, list[str]]:
-    """Build a CellArrDataset of ``checkpoints`` at ``store`` (a rebuild: cellarr cannot
-    append), swapped in when complete.
-
-    Counts are stored as float32 (cellarr's default is uint16), with typed obs columns,
-    the per-sample table and gene ids.
-
-    Parameters
-    ----------
-    checkpoints
-        Sample name -> checkpoint path.
-    store
-        The dataset's folder.
-    manifest
-        Where to write the manifest, if anywhere.
-
-    Returns
-    -------
-    ``{"rebuilt": samples}``.
-
-    Raises
-    ------
-    ScingestError
-        When cellarr is not installed.
-    """
-    try:
-        from cellarr import (
-            CellMetadataOptions,
-            MatrixOptions,
-            SampleMetadataOptions,
-            build_cellarrdataset,
-        )
-    except ImportError as err:  # pragma: no cover - the extra is part of make install
-        raise ScingestError(
-            "collection: cellarr needs cellarr: pip install -e '.[collection]'"
-        ) from err
-    store = Path(store)
-    paths = {sample: Path(p) for sample, p in checkpoints.items()}
-    obs_frames, genes, rows = [], None, []
-    for sample, path in paths.items():
-        obs, var = read_tables(path)
-        obs_frames.append(obs)
-        keep = [c for c in var.columns if c in VAR_TEXT or pd.api.types.is_bool_dtype(var[c].dtype)]
-        part = var[keep]
-        genes = part if genes is None else pd.concat([genes, part[~part.index.isin(genes.index)]])
-        stat = path.stat()
-        rows.append(
-            {
-                "cellarr_sample": sample,
-                "n_cells": len(obs),
-                "n_genes": len(var),
-                "sha256": sha256sum(path),
-                "path": str(path),
-                "metadata": json.dumps(_sample_metadata(obs), default=str),
-                "size": stat.st_size,
-            }
-        )
-    cells, cell_types = _cellarr_obs(obs_frames)
-    cells["cellarr_sample"] = np.repeat(list(paths), [len(o) for o in obs_frames])
-    del obs_frames
-    gene_table = pd.DataFrame(index=pd.Index(genes.index.astype(str)))
-    for name, values in genes.items():
-        gene_table[name] = (
-            values.to_numpy()
-            if pd.api.types.is_bool_dtype(values.dtype)
-            else values.astype(object).where(values.notna(), "").astype(str).to_numpy()
-        )
-    samples = pd.DataFrame(rows)
-    build = store.with_name(f".{store.name}.build")
-    old = store.with_name(f".{store.name}.old")
-    _recover_swap(store)
-    build.mkdir(parents=True)
-    with warnings.catch_warnings():
-        # cellarr narrates its steps as UserWarnings ("Scanning all files ..."): not ours
-        warnings.filterwarnings("ignore", module=r"cellarr\b")
-        build_cellarrdataset(
-            files=[str(p) for p in paths.values()],
-            output_path=str(build),
-            gene_annotation=gene_table,
-            sample_metadata=samples,
-            cell_metadata=cells,
-            sample_metadata_options=SampleMetadataOptions(
-                column_types={"n_cells": np.int64, "n_genes": np.int64, "size": np.int64}
-            ),
-            cell_metadata_options=CellMetadataOptions(column_types=cell_types),
-            matrix_options=MatrixOptions(matrix_name=LAYER, dtype=np.float32),
-            num_threads=1,
-        )
-    if store.exists():
-        os.replace(store, old)
-    os.replace(build, store)
-    shutil.rmtree(old, ignore_errors=True)
-    logger.info("built %s: %d samples, %d cells", store, len(samples), len(cells))
-    if manifest is not None:
-        table = samples.rename(columns={"cellarr_sample": "sample"})
-        columns = ["sample", "n_cells", "n_genes", "sha256", "path"]
-        write_text_atomic(manifest, table[columns].to_csv(sep="\t", index=False))
-    return {"rebuilt": list(paths)}
-
-
-def build_collection(
-    checkpoints: Mapping[str, str | PathLike[str]],
-    store: str | PathLike[str],
-    *,
-    kind: str,
-    manifest: str | PathLike[str],
-) -> dict[str, list[str]]:
-    """The workflow's entry: a ``soma`` store kept in step, or a ``cellarr`` one rebuilt.
-
-    Parameters
-    ----------
-    checkpoints
-        Sample name -> checkpoint path.
-    store
-        The collection.
-    kind
-        ``soma`` (:func:`build_soma_collection`) or ``cellarr``
-        (:func:`build_cellarr_collection`).
-    manifest
-        The manifest file (the job's declared output).
-
-    Returns
-    -------
-    The samples by what was done with them.
-
-    Raises
-    ------
-    ScingestError
-        For another ``kind``.
-    """
-    if kind == "soma":
-        return build_soma_collection(checkpoints, store, manifest=manifest)
-    if kind == "cellarr":
-        return build_cellarr_collection(checkpoints, store, manifest=manifest)
-    raise ScingestError(f"collection: expected none, soma or cellarr, got {kind!r}")
