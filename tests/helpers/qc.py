@@ -1,5 +1,6 @@
 """Data for the QC tests, made by the tests (single nuclei, cells with planted doublets), and
-the QC rules of docs/guide/qc.md re-derived naively, the oracle of the flags (:func:`reference_flags`)."""
+the QC rules of docs/guide/qc.md re-derived naively, the oracle of the flags
+(:func:`reference_flags`)."""
 
 from __future__ import annotations
 
@@ -81,8 +82,8 @@ def _median_and_spread(values: list[float]) -> tuple[float, float]:
 def reference_flags(
     obs: pd.DataFrame, params: dict, mito_genes: int, cells: list[bool] | None = None
 ) -> dict[str, list[bool]]:
-    """Each cell's flags from the rules of docs/guide/qc.md, cell by cell; ``cells`` marks the called
-    cells of a raw matrix's barcodes (``barcodes: all``): only they make the limits, and
+    """Each cell's flags from the rules of docs/guide/qc.md, cell by cell; ``cells`` marks
+    the called cells of a raw matrix's barcodes (``barcodes: all``): only they make the limits, and
     no other barcode passes."""
     n = len(obs)
     is_cell = [True] * n if cells is None else [bool(c) for c in cells]
