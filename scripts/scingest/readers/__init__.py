@@ -14,7 +14,7 @@ import importlib
 import logging
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import scipy.sparse as sp
 
@@ -22,15 +22,16 @@ from ..errors import ScingestError
 from ..files import check_not_empty
 from ..formats import FORMATS, TENX_COMPANION, detect_format, input_files
 from ..layouts import LAYOUT_FORMATS, raw_input
-from ._features import (
-    BARCODES_MODES,
-    BarcodesMode,
+from ..options import (
+    Barcodes,
+    Dtype,
+    LoomLayers,
+    Orientation,
     OtherFeatures,
+    ReaderOptions,
     VarNames,
-    assemble,
-    keep_called_cells,
 )
-from ._orientation import Orientation, check_orientation
+from ._features import assemble, keep_called_cells
 from .dense import read_dense
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def read_counts(
     format: str | None = None,
     *,
     orientation: Orientation = "auto",
-    dtype: Literal["float32", "int32"] = "float32",
+    dtype: Dtype = "float32",
     allow_non_integer: bool = False,
     make_unique: bool = True,
     genome: str | None = None,
@@ -84,8 +85,8 @@ def read_counts(
     other_features: OtherFeatures = "drop",
     h5ad_layer: str | None = None,
     threads: int | None = None,
-    loom_layers: Literal["keep", "drop"] = "drop",
-    barcodes: BarcodesMode = "cells",
+    loom_layers: LoomLayers = "drop",
+    barcodes: Barcodes = "cells",
 ) -> ad.AnnData:
     """Read one sample's count matrix.
 
@@ -95,44 +96,10 @@ def read_counts(
         The count file (or folder, for formats that are folders).
     format
         One of :data:`scingest.formats.FORMATS`; ``None`` or ``"auto"`` detects it from the path.
-    orientation
-        For dense text matrices: ``genes_x_cells`` (GEO convention: first column gene names,
-        header barcodes) or ``cells_x_genes``; for ``mtx``, whether its rows are genes or
-        cells. ``auto`` tells from the names (gene symbols or ids on one axis, 10x barcodes
-        on the other), then from the sizes, and raises when it cannot tell; an explicit
-        orientation that the names contradict raises too.
-    dtype
-        dtype of the returned counts. float32 is exact for counts below 2**24.
-    allow_non_integer
-        Accept non-integer counts (logged as a warning) instead of raising.
-    make_unique
-        Make duplicate gene names unique (``name``, ``name-1``, ...), logging how many.
-    genome
-        For ``10x_h5`` and ``10x_mtx``: the genome to read when the input has several
-        (an error lists them when this is None).
-    var_names
-        ``gene_symbols``: symbols as ``var_names`` and ids in ``var["gene_ids"]``;
-        ``gene_ids``: ids as ``var_names`` and symbols in ``var["gene_symbols"]``.
-    other_features
-        Features that are not Gene Expression (Antibody Capture, CRISPR Guide Capture,
-        Custom): ``drop`` leaves them out (counted in the log); ``obsm`` keeps each type as
-        a CSR matrix in ``obsm["<type>_counts"]`` (``protein_counts`` for antibodies) with
-        its feature names in ``uns["feature_names"]``.
-    h5ad_layer
-        For ``h5ad`` and ``zarr``: the layer holding raw counts; None reads ``X``.
-    threads
-        CPUs the read may keep busy (the dense text reader's helper threads); ``1``: the
-        calling thread only; ``None``: as many helpers as help.
-    loom_layers
-        For ``loom``: ``keep`` keeps its other layers (velocyto's ``spliced``,
-        ``unspliced``, ``ambiguous``) in ``layers``; ``drop`` (default) leaves them out.
-    barcodes
-        For a raw matrix (every barcode seen: :func:`scingest.readers._features.keep_called_cells`
-        says how one is told): ``cells`` keeps its called cells (the tool's own calls where
-        the files carry them, else CellRanger's ordmag + EmptyDrops,
-        :func:`scingest.cells.call_cells`); ``all`` keeps every barcode with counts, with
-        ``uns["cell_calls"]["is_cell"]`` saying which are cells; ``as_cells`` takes every
-        barcode as a cell.
+    orientation, dtype, allow_non_integer, make_unique, genome, var_names, other_features
+        The fields of :class:`scingest.options.ReaderOptions`, which says what each does.
+    h5ad_layer, threads, loom_layers, barcodes
+        The fields of :class:`scingest.options.ReaderOptions`, which says what each does.
 
     Returns
     -------
@@ -145,19 +112,25 @@ def read_counts(
     """
     if format in (None, "auto"):
         format = detect_format(path)
-    _check_options(
-        format,
-        path=path,
+    options = ReaderOptions(
         orientation=orientation,
         dtype=dtype,
         allow_non_integer=allow_non_integer,
+        genome=genome,
         var_names=var_names,
         other_features=other_features,
+        h5ad_layer=h5ad_layer,
         loom_layers=loom_layers,
         barcodes=barcodes,
+        make_unique=make_unique,
+        threads=threads,
     )
+    if format not in FORMATS:
+        raise ScingestError(
+            f"unknown format {format!r}: expected one of auto, {', '.join(FORMATS)}", path=path
+        )
     check_not_empty(input_files(path, format, genome=genome))
-    counts = {"dtype": dtype, "allow_non_integer": allow_non_integer}
+    counts = {"dtype": options.dtype, "allow_non_integer": options.allow_non_integer}
     layers: dict[str, sp.csr_matrix] = {}
     if format in ("csv", "tsv"):
         _refuse_tenx_companion(path)
@@ -213,40 +186,6 @@ def read_counts(
     if make_unique:
         make_names_unique(adata, path)
     return adata
-
-
-def _check_options(
-    format: str,
-    *,
-    path: str | PathLike[str],
-    orientation: str,
-    dtype: str,
-    allow_non_integer: bool,
-    var_names: str,
-    other_features: str,
-    loom_layers: str,
-    barcodes: str,
-) -> None:
-    """Check every reader option once, before anything is read (the readers trust them)."""
-    if format not in FORMATS:
-        raise ScingestError(
-            f"unknown format {format!r}: expected one of auto, {', '.join(FORMATS)}", path=path
-        )
-    check_orientation(orientation)
-    if dtype not in ("float32", "int32"):
-        raise ScingestError(f"dtype must be float32 or int32, not {dtype!r}")
-    if allow_non_integer and dtype == "int32":
-        raise ScingestError("allow_non_integer needs dtype float32: int32 cannot hold fractions")
-    if var_names not in ("gene_symbols", "gene_ids"):
-        raise ScingestError(f"var_names must be gene_symbols or gene_ids, not {var_names!r}")
-    if other_features not in ("drop", "obsm"):
-        raise ScingestError(f"other_features must be drop or obsm, not {other_features!r}")
-    if loom_layers not in ("keep", "drop"):
-        raise ScingestError(f"loom_layers must be keep or drop, not {loom_layers!r}")
-    if barcodes not in BARCODES_MODES:
-        raise ScingestError(
-            f"barcodes must be one of {', '.join(BARCODES_MODES)}, not {barcodes!r}"
-        )
 
 
 def sibling_calls(barcodes: np.ndarray, sibling: Path, *, path: str | PathLike[str]) -> np.ndarray:

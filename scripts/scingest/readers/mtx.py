@@ -24,8 +24,9 @@ from ..compat import mmread
 from ..errors import ScingestError
 from ..files import decompression_errors, open_binary
 from ..formats import mtx_name_files, tenx_files, tenx_folder, triplet_files
+from ..options import Orientation
 from ._features import RawCounts, check_counts
-from ._orientation import Orientation, resolve
+from ._orientation import resolve
 
 logger = logging.getLogger(__name__)
 
