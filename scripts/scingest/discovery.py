@@ -22,28 +22,12 @@ from .errors import ScingestError
 from .files import archive_stem, unpack_archive
 from .formats import FORMATS, detect_format, group_companions, input_files
 from .layouts import detect_layout, multi_samples
+from .options import QC_OVERRIDE_COLUMNS, READER_OVERRIDE_COLUMNS, RUN_WIDE_READER_KEYS
 
 logger = logging.getLogger(__name__)
 
 #: Columns of a sheet that are not sample metadata.
 SHEET_COLUMNS = ("sample", "path", "format")
-#: Sheet columns that override a QC config key of the same name for one sample (an empty
-#: cell keeps the config value); they are read as numbers and never copied to obs.
-QC_OVERRIDE_COLUMNS = (
-    "qc_nmads",
-    "qc_nmads_mt",
-    "qc_max_pct_mt",
-    "qc_min_counts",
-    "qc_max_counts",
-    "qc_min_genes",
-    "qc_max_genes",
-)
-#: Sheet columns that set a reader option of the config key of the same name for one sample
-#: (an empty cell keeps the config value); never copied to obs.
-READER_OVERRIDE_COLUMNS = ("orientation", "genome", "h5ad_layer", "allow_non_integer", "barcodes")
-#: Reader options that must be the same for every sample (the merge joins on them): a sheet
-#: column with one of these names is refused.
-RUN_WIDE_READER_KEYS = ("dtype", "var_names", "other_features")
 #: Sheet cells read as missing values (besides empty cells).
 MISSING_VALUES = frozenset({"", "NA", "N/A", "n/a", "NaN", "nan", "null"})
 _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}

@@ -155,7 +155,7 @@ def _write_sample(tmp_path, name, seed, **kwargs):
 def checkpoints(tmp_path):
     return {
         "Ctrl1": _write_sample(tmp_path, "Ctrl1", 1),
-        "Pre1": _write_sample(tmp_path, "Pre1", 2, outlier_limits={"max_pct_mt": 4.0, "nmads": 3}),
+        "Pre1": _write_sample(tmp_path, "Pre1", 2, qc_max_pct_mt=4.0, qc_nmads=3),
         "Pre2": _write_sample(tmp_path, "Pre2", 3),
     }
 

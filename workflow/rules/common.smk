@@ -94,11 +94,11 @@ def sample_files(sample):
     """Every file of a sample's input (scingest.formats.input_files): a change to any of
     them reruns the sample, and its job's memory and the merge's threads follow them."""
     row = SHEET.loc[SHEET["sample"] == sample].iloc[0]
-    genome = discovery.sample_reader_overrides(SHEET, sample).get(
-        "genome", config["genome"]
+    reader = settings.reader_options(
+        config, discovery.sample_reader_overrides(SHEET, sample)
     )
     try:
-        return input_files(row["path"], row["format"], genome=genome)
+        return input_files(row["path"], row["format"], genome=reader.genome)
     except ScingestError as err:
         raise WorkflowError(f"scingest: sample {sample}: {err}") from None
 
@@ -115,15 +115,17 @@ def get_sample_metadata(wildcards):
 
 
 def get_reader_params(wildcards):
-    """Reader options of one sample: config values, with its sheet row's overrides."""
+    """Reader options of one sample: config values, with its sheet row's overrides (as a
+    dict: Snakemake compares params by value, so a changed option reruns the sample)."""
     overrides = discovery.sample_reader_overrides(SHEET, wildcards.sample)
-    return settings.reader_options(config, overrides)
+    return settings.reader_options(config, overrides).params()
 
 
 def get_qc_params(wildcards):
-    """QC parameters of one sample: config values, with its sheet row's qc_* overrides."""
+    """QC options of one sample: config values, with its sheet row's qc_* overrides (as a
+    dict, as get_reader_params)."""
     overrides = discovery.sample_qc_overrides(SHEET, wildcards.sample)
-    return settings.qc_options(config, overrides)
+    return settings.qc_options(config, overrides).params()
 
 
 def get_merge_threads(wildcards):
