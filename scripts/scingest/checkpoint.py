@@ -80,7 +80,7 @@ QC_METRIC_COLUMNS = (
     "log1p_total_counts_{qc_var}",
     "pct_counts_{qc_var}",
 )
-#: Prefix of the outlier flags (:data:`scingest.qc.OUTLIER_METRICS`), one per criterion.
+#: Prefix of the outlier flags (:data:`scingest.qc.OUTLIER_FLAGS`), one per criterion.
 OUTLIER_PREFIX = "outlier_"
 #: Prefix of the QC verdicts; :data:`QC_PASS` is the one written today.
 QC_PREFIX = "qc_"

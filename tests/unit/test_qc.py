@@ -21,7 +21,7 @@ from scingest.filtering import filter_merged
 from scingest.merge import merge_checkpoints
 from scingest.plots import plot_overview, plot_sample_checkpoint
 from scingest.qc import (
-    OUTLIER_METRICS,
+    OUTLIER_FLAGS,
     compute_qc_metrics,
     flag_genes,
     flag_outliers,
@@ -70,8 +70,8 @@ def test_planted_outliers_are_flagged_and_no_cell_is_removed():
     assert obs.iloc[planted_cells["huge"]]["outlier_counts"].all()
     normal = np.setdiff1d(np.arange(400), np.concatenate(list(planted_cells.values())))
     assert obs.iloc[normal]["qc_pass"].mean() > 0.9
-    assert (obs["qc_pass"] == ~obs[list(OUTLIER_METRICS)].any(axis=1)).all()
-    for flag in OUTLIER_METRICS:
+    assert (obs["qc_pass"] == ~obs[list(OUTLIER_FLAGS)].any(axis=1)).all()
+    for flag in OUTLIER_FLAGS:
         assert obs[flag].dtype == bool
     lower, upper = limits["outlier_counts"]
     counts = obs["total_counts"]
@@ -163,7 +163,7 @@ def checkpoints(tmp_path):
 def test_checkpoint_keeps_every_cell_with_flags_and_limits(checkpoints):
     ckpt = ad.read_h5ad(checkpoints["Pre1"])
     assert ckpt.n_obs == 80
-    assert {"qc_pass", *OUTLIER_METRICS} <= set(ckpt.obs.columns)
+    assert {"qc_pass", *OUTLIER_FLAGS} <= set(ckpt.obs.columns)
     thresholds = ckpt.uns["scingest"]["qc_thresholds"]
     assert thresholds["outlier_mt"][1] <= 4.0
     assert ckpt.uns["scingest"]["params"]["outlier_limits"]["max_pct_mt"] == 4.0
@@ -181,7 +181,7 @@ def test_summary_equals_the_checkpoints(checkpoints, tmp_path):
         assert row["median_pct_counts_mt"] == pytest.approx(
             np.median(a.obs["pct_counts_mt"]), rel=1e-3
         )
-        for flag in OUTLIER_METRICS:
+        for flag in OUTLIER_FLAGS:
             assert row[f"cells_{flag}"] == a.obs[flag].sum()
         assert row["cells_pass"] == a.obs["qc_pass"].sum()
         assert row["cells_flagged"] + row["cells_pass"] == a.n_obs
