@@ -20,8 +20,8 @@ import yaml
 from .checkpoint import is_reserved_obs
 from .errors import ScingestError
 from .files import archive_stem, unpack_archive
-from .formats import FORMATS, detect_format, group_companions, input_files
-from .layouts import detect_layout, multi_samples
+from .formats import FORMATS, detect_format, group_companions, input_files, tool_layouts
+from .formats.cellranger import multi_samples
 from .options import QC_OVERRIDE_COLUMNS, READER_OVERRIDE_COLUMNS, RUN_WIDE_READER_KEYS
 
 logger = logging.getLogger(__name__)
@@ -64,10 +64,6 @@ DEFAULT_PATTERN = r"""(?x)
 #: a CellRanger multi run's ``per_sample_outs/Pool1``) is named after itself, its name read
 #: as the default pattern reads a sample (condition and donor) when it fits.
 _FOLDER_NAME = re.compile(r"^(?P<condition>[A-Za-z]+)[_-]?(?P<donor>\d+)$")
-#: Layouts whose folder is one sample: named after the folder with the default pattern.
-_RUN_FORMATS = frozenset(
-    {"cellranger_multi", "cellranger_count", "starsolo", "kb", "alevin_fry", "10x_mtx"}
-)
 #: Nested archives unpacked at most this deep (a series archive holding sample archives).
 _ARCHIVE_DEPTH = 3
 
@@ -312,7 +308,7 @@ def _is_run_folder(entry: Path) -> bool:
     if not entry.is_dir():
         return False
     try:
-        return detect_format(entry) in _RUN_FORMATS
+        return FORMATS[detect_format(entry)].run_folder
     except ScingestError:
         return False
 
@@ -374,8 +370,8 @@ def one_run(folder: Path) -> Path | None:
     -------
     The folder to read as the one sample; None when ``folder`` is not one run.
     """
-    layouts = detect_layout(folder)
-    if len(layouts) != 1 or layouts[0] not in _RUN_FORMATS:
+    layouts = tool_layouts(folder)
+    if len(layouts) != 1 or not FORMATS[layouts[0]].run_folder:
         return None
     run = folder
     if folder.name in ("outs", "Solo.out"):  # the run folder holding it

@@ -180,7 +180,7 @@ def build_sample(
             "input": {
                 "path": str(path),
                 "format": format,
-                **_provenance(path, format, reader.genome),
+                **_provenance(path, format, reader),
             },
             "reader": f"scingest.readers.read_counts (format {format})",
             "metadata": metadata,
@@ -261,10 +261,10 @@ def input_obs_columns(
     return kept
 
 
-def _provenance(path: str | PathLike[str], format: str, genome: str | None) -> dict[str, list]:
+def _provenance(path: str | PathLike[str], format: str, reader: ReaderOptions) -> dict[str, list]:
     """:func:`file_provenance` of each file of the input, as one set of parallel lists."""
     merged: dict[str, list] = {"files": [], "sizes": [], "sha256": []}
-    for part in input_files(path, format, genome=genome):
+    for part in input_files(path, format, reader):
         for key, values in file_provenance(part).items():
             merged[key] += values
     return merged

@@ -98,7 +98,7 @@ def sample_files(sample):
         config, discovery.sample_reader_overrides(SHEET, sample)
     )
     try:
-        return input_files(row["path"], row["format"], genome=reader.genome)
+        return input_files(row["path"], row["format"], reader)
     except ScingestError as err:
         raise WorkflowError(f"scingest: sample {sample}: {err}") from None
 

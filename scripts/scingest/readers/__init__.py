@@ -1,11 +1,17 @@
 """Readers: any supported count file -> AnnData with CSR counts, cells x genes.
 
-:func:`read_counts` is the one entry point: it checks every option once, picks a reader by
-``format`` (or detects the format from the path) and returns raw counts with barcodes as
-``obs_names`` and gene names as ``var_names``. Every reader (:mod:`.dense`, :mod:`.mtx`,
-:mod:`.h5`, :mod:`.h5ad`, :mod:`.zarr`, :mod:`.loom`, :mod:`.layouts`) returns the same
-intermediate, :class:`~scingest.readers._features.RawCounts`, and
+:func:`read_counts` is the one entry point: it checks every option once
+(:class:`~scingest.options.ReaderOptions`), reads with the reader of ``format`` (or of the
+format detected from the path; :func:`scingest.formats.read_raw`) and returns raw counts
+with barcodes as ``obs_names`` and gene names as ``var_names``. Every format's reader
+(:mod:`scingest.formats`) returns the same intermediate,
+:class:`~scingest.readers._features.RawCounts`; here the cells of a raw matrix are called
+(:func:`~scingest.readers._features.keep_called_cells`) and
 :func:`~scingest.readers._features.assemble` makes the AnnData of all of them.
+
+This package also holds the reading machinery several formats share: the dense text parser
+(:mod:`.dense`, :mod:`._fastdense`), the Matrix Market helpers (:mod:`.matrix_market`),
+the orientation rules (:mod:`._orientation`) and :mod:`._features`.
 """
 
 from __future__ import annotations
@@ -16,12 +22,8 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import scipy.sparse as sp
-
 from ..errors import ScingestError
-from ..files import check_not_empty
-from ..formats import FORMATS, TENX_COMPANION, detect_format, input_files
-from ..layouts import LAYOUT_FORMATS, raw_input
+from ..formats import FORMATS, detect_format, input_files, read_raw
 from ..options import (
     Barcodes,
     Dtype,
@@ -42,11 +44,11 @@ if TYPE_CHECKING:
 # reader): a dense matrix is parsed while anndata loads in the background (see
 # scingest.readers.dense), and the rest load when first used.
 _LAZY = {
-    "read_h5ad_counts": ".h5ad",
-    "read_mtx": ".mtx",
-    "read_tenx_h5": ".h5",
-    "read_tenx_mtx": ".mtx",
-    "read_tenx_triplet": ".mtx",
+    "read_h5ad_counts": "scingest.formats.h5ad",
+    "read_mtx": "scingest.formats.mtx",
+    "read_tenx_h5": "scingest.formats.h5",
+    "read_tenx_mtx": "scingest.formats.tenx",
+    "read_tenx_triplet": "scingest.formats.tenx",
 }
 
 logger = logging.getLogger(__name__)
@@ -68,7 +70,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -125,46 +127,9 @@ def read_counts(
         make_unique=make_unique,
         threads=threads,
     )
-    if format not in FORMATS:
-        raise ScingestError(
-            f"unknown format {format!r}: expected one of auto, {', '.join(FORMATS)}", path=path
-        )
-    check_not_empty(input_files(path, format, genome=genome))
-    counts = {"dtype": options.dtype, "allow_non_integer": options.allow_non_integer}
-    layers: dict[str, sp.csr_matrix] = {}
-    if format in ("csv", "tsv"):
-        _refuse_tenx_companion(path)
-        sep = "," if format == "csv" else "\t"
-        raw = read_dense(path, sep=sep, orientation=orientation, threads=threads, **counts)
-    elif format in LAYOUT_FORMATS:
-        from .layouts import read_layout
-
-        raw, layers = read_layout(
-            path, format, genome=genome, h5ad_layer=h5ad_layer, loom_layers=loom_layers, **counts
-        )
-    elif format == "10x_mtx":
-        from .mtx import read_tenx_mtx
-
-        raw = read_tenx_mtx(path, genome=genome, **counts)
-    elif format == "10x_triplet":
-        from .mtx import read_tenx_triplet
-
-        raw = read_tenx_triplet(path, **counts)
-    elif format == "mtx":
-        from .mtx import read_mtx
-
-        raw = read_mtx(path, orientation=orientation, **counts)
-    elif format == "10x_h5":
-        from .h5 import read_tenx_h5
-
-        raw = read_tenx_h5(path, genome=genome, **counts)
-    elif format == "h5ad":
-        from .h5ad import read_h5ad_counts
-
-        raw = read_h5ad_counts(path, layer=h5ad_layer, **counts)
-    else:  # pragma: no cover - FORMATS and this dispatch are kept in step
-        raise AssertionError(format)
-    named_raw = raw_input(path, format) if barcodes != "as_cells" else None
+    read = read_raw(path, format, options)
+    raw, layers = read.counts, read.layers
+    named_raw = read.raw if barcodes != "as_cells" else None
     if named_raw is not None and named_raw.sibling is not None and raw.called_cells is None:
         raw.called_cells = sibling_calls(raw.barcodes, named_raw.sibling, path=path)
         raw.calls_source = (
@@ -285,41 +250,6 @@ def _is_text(path: str | PathLike[str]) -> bool:
 
     name = Path(path).name.lower().removesuffix(".gz")
     return name.endswith((".csv", ".tsv", ".txt", ".tab"))
-
-
-def _refuse_tenx_companion(path: str | PathLike[str]) -> None:
-    """Refuse a 10x barcodes/features/genes file given as a dense matrix, naming what to give."""
-    from pathlib import Path
-
-    path = Path(path)
-    match = TENX_COMPANION.match(path.name)
-    if match is None or not path.is_file():
-        return
-    matrices = [path.parent / f"{match['prefix']}matrix.mtx{gz}" for gz in (".gz", "")]
-    matrix = next((m for m in matrices if m.is_file()), None)
-    if matrix is None:
-        from ..files import open_binary
-
-        try:
-            with open_binary(path) as fh:
-                first = fh.readline(1 << 16).decode("utf-8", errors="replace")
-        except (OSError, EOFError, ScingestError):
-            return
-        if len(first.split("\t")) > 3:
-            return  # many columns: a dense matrix that happens to have this name
-    matrix_name = str(matrix or matrices[0])
-    give = (
-        f"the folder {str(path.parent)!r} (format 10x_mtx)"
-        if not match["prefix"]
-        else f"the matrix file {matrix_name!r} (format 10x_triplet)"
-    )
-    if matrix is not None and not match["prefix"]:
-        give += f" or its matrix file {str(matrix)!r}"
-    raise ScingestError(
-        f"{path.name} is part of a 10x matrix (matrix.mtx, barcodes.tsv, features.tsv or "
-        f"genes.tsv), not a count matrix by itself: give {give} as the sample's path",
-        path=path,
-    )
 
 
 def check_unique_barcodes(adata: ad.AnnData, path: str | PathLike[str]) -> None:

@@ -159,7 +159,7 @@ def keep_called_cells(
         calls in :attr:`CellSelection.is_cell`; ``as_cells``: keep every barcode as a cell
         (no detection, the file's own calls ignored).
     raw_reason
-        Why the input is raw by its naming (:func:`scingest.layouts.raw_input`), or None.
+        Why the input is raw by its naming (:func:`scingest.formats.raw_input`), or None.
 
     Returns
     -------
