@@ -3,7 +3,7 @@
 Every module that reads or writes these files takes their names and checks from here
 (:mod:`scingest.sample` writes checkpoints; :mod:`scingest.merge`, :mod:`scingest.filtering`,
 :mod:`scingest.summary`, :mod:`scingest.plots` and :mod:`scingest.collection` read them;
-:mod:`scingest.discovery` refuses sheet columns that would clash with them).
+:mod:`scingest.sheet` refuses sheet columns that would clash with them).
 
 A checkpoint (``results/samples/{sample}.h5ad``) is an h5ad file holding one sample:
 

@@ -27,7 +27,6 @@ from .checkpoint import (
     SAMPLE,
 )
 from .compat import legacy_strings, named_layers, plain_strings
-from .discovery import is_reserved_column
 from .errors import ScingestError
 from .files import atomic_path
 from .formats import detect_format, input_files
@@ -43,6 +42,7 @@ from .qc import (
 )
 from .readers import read_counts
 from .readers._features import GENOME
+from .sheet import is_reserved_column
 
 logger = logging.getLogger(__name__)
 

@@ -216,7 +216,7 @@ def reader_options(config: Mapping[str, Any], overrides: Mapping[str, Any]) -> R
         The workflow's validated config.
     overrides
         The sample's reader options from the sheet
-        (:func:`scingest.discovery.sample_reader_overrides`).
+        (:func:`scingest.sheet.sample_reader_overrides`).
 
     Returns
     -------
@@ -236,7 +236,7 @@ def qc_options(config: Mapping[str, Any], overrides: Mapping[str, float]) -> QcO
         The workflow's validated config.
     overrides
         The sample's QC limits from the sheet
-        (:func:`scingest.discovery.sample_qc_overrides`).
+        (:func:`scingest.sheet.sample_qc_overrides`).
 
     Returns
     -------

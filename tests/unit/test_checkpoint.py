@@ -26,10 +26,10 @@ from scingest.checkpoint import (
     read_tables,
     sparse_obsm_keys,
 )
-from scingest.discovery import is_reserved_column
 from scingest.errors import ScingestError
 from scingest.qc import OUTLIER_FLAGS, QC_VARS
 from scingest.sample import build_sample, write_h5ad
+from scingest.sheet import is_reserved_column
 from scingest.synthetic import synthetic_counts, write_dense
 
 

@@ -74,7 +74,10 @@ def test_the_graph_sees_imports_inside_functions():
             ["scingest.formats", "scingest.options", "scingest.settings"],
             ["numpy", "pandas", "scipy", "h5py", "anndata", "numba", "zarr", "scanpy"],
         ),
-        (["scingest.discovery", "scingest.resources"], ["h5py", "anndata", "numba", "zarr"]),
+        (
+            ["scingest.discovery", "scingest.sheet", "scingest.resources"],
+            ["h5py", "anndata", "numba", "zarr"],
+        ),
     ],
 )
 def test_what_the_workflow_imports_at_every_start_is_cheap(modules, absent):

@@ -10,12 +10,6 @@ import scipy.sparse as sp
 
 from conftest import REPO
 from scingest.checkpoint import read_qc_samples
-from scingest.discovery import (
-    SHEET_SCHEMA_PATH,
-    read_sample_sheet,
-    sample_metadata,
-    sample_qc_overrides,
-)
 from scingest.errors import ScingestError
 from scingest.filtering import filter_merged
 from scingest.merge import merge_checkpoints
@@ -29,6 +23,12 @@ from scingest.qc import (
     mad_limits,
 )
 from scingest.sample import build_sample, write_h5ad
+from scingest.sheet import (
+    SHEET_SCHEMA_PATH,
+    read_sample_sheet,
+    sample_metadata,
+    sample_qc_overrides,
+)
 from scingest.summary import MULTIQC_HEADER, write_qc_summary
 from scingest.synthetic import synthetic_counts, write_dense
 
@@ -255,7 +255,7 @@ def test_sheet_qc_columns_are_overrides_not_metadata(tmp_path):
 def test_sheet_schema_and_docs_name_every_override():
     import yaml
 
-    from scingest.discovery import QC_OVERRIDE_COLUMNS
+    from scingest.options import QC_OVERRIDE_COLUMNS
 
     schema = yaml.safe_load(SHEET_SCHEMA_PATH.read_text())
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
