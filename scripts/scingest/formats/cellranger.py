@@ -27,17 +27,15 @@ _MULTI_DIR = "sample_filtered_feature_bc_matrix"
 def _inner(
     path: Path, folder: Path, names: tuple[tuple[str, ...], tuple[str, ...]], genome: str | None
 ) -> Source | None:
-    """The run's filtered .h5, else its complete matrix folder; None: neither."""
+    """The run's filtered .h5, else its matrix folder (its genome subfolder ``genome`` names,
+    CellRanger 2); None: neither is there."""
     h5_names, dir_names = names
     for name in h5_names:
         if (folder / name).is_file():
             return Source(path, folder / name, [folder / name])
     for name in dir_names:
         if (folder / name).is_dir():
-            try:
-                parts = tenx_files(tenx_folder(folder / name, genome=genome))
-            except ScingestError:
-                return None
+            parts = tenx_files(tenx_folder(folder / name, genome=genome))
             return Source(path, folder / name, list(parts.values()), parts)
     return None
 
