@@ -87,6 +87,26 @@ def store_files(path: Path, options: ReaderOptions) -> Source:
     return Source(path, path, files)
 
 
+def reads(reader: Callable[..., Any], **taken: str) -> Callable[[Source, ReaderOptions], Read]:
+    """A :attr:`Format.read` that calls ``reader(source.target, dtype=..., allow_non_integer=...,
+    **{argument: options.<field>})``, for ``taken`` mapping argument names to option fields.
+
+    ``reader`` returns the counts (:class:`~scingest.readers._features.RawCounts`), or the
+    counts and further layers.
+    """
+
+    def read(source: Source, options: ReaderOptions) -> Read:
+        result = reader(
+            source.target,
+            dtype=options.dtype,
+            allow_non_integer=options.allow_non_integer,
+            **{argument: getattr(options, field) for argument, field in taken.items()},
+        )
+        return Read(*result) if isinstance(result, tuple) else Read(result)
+
+    return read
+
+
 @dataclass
 class Read:
     """What a format's reader returns.

@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING
 
 from ..errors import ScingestError
 from ..options import ReaderOptions
-from ._format import Fit, Format, RawInput, Read, Source
-from .h5ad import read_source as read_h5ad_source
+from ._format import Fit, Format, RawInput, Read, Source, reads
+from .h5ad import read_h5ad_counts
 
 if TYPE_CHECKING:
+    import numpy as np
     import scipy.sparse as sp
 
     from ..readers._features import RawCounts
@@ -134,6 +135,14 @@ def _resolve_alevin(path: Path, options: ReaderOptions) -> Source:
     return Source(path, parts["matrix"], list(parts.values()), parts)
 
 
+def _barcodes_and_genes(parts: dict[str, Path]) -> tuple[np.ndarray, np.ndarray]:
+    """The barcodes (``quants_mat_rows.txt``) and genes (``quants_mat_cols.txt``) of an
+    alevin or alevin-fry output."""
+    from ..readers.matrix_market import read_names
+
+    return read_names(parts["barcodes"]), read_names(parts["genes"])
+
+
 def read_alevin_fry(
     source: Source, *, dtype: str = "float32", allow_non_integer: bool = False
 ) -> RawCounts:
@@ -162,11 +171,10 @@ def read_alevin_fry(
     import scipy.sparse as sp
 
     from ..readers._features import RawCounts, check_counts
-    from ..readers.matrix_market import read_matrix, read_names, read_table
+    from ..readers.matrix_market import read_matrix, read_table
 
     parts = source.parts
-    barcodes = read_names(parts["barcodes"])
-    genes = read_names(parts["genes"])
+    barcodes, genes = _barcodes_and_genes(parts)
     usa = bool(source.info.get("usa_mode", False))
     n_cols = len(genes)
     if usa and source.info.get("num_genes") == 3 * len(genes):
@@ -307,11 +315,10 @@ def read_alevin(
         For names files that do not fit the matrix, and values that are not counts.
     """
     from ..readers._features import RawCounts, check_counts
-    from ..readers.matrix_market import read_matrix, read_names
+    from ..readers.matrix_market import read_matrix
 
     parts = source.parts
-    barcodes = read_names(parts["barcodes"])
-    genes = read_names(parts["genes"])
+    barcodes, genes = _barcodes_and_genes(parts)
     if parts["matrix"].name.endswith(".mtx.gz"):
         matrix = read_matrix(
             parts["matrix"],
@@ -327,9 +334,12 @@ def read_alevin(
     return RawCounts(counts=counts, barcodes=barcodes, symbols=genes, ids=genes)
 
 
+_read_quants_h5ad = reads(read_h5ad_counts, layer="h5ad_layer")
+
+
 def _read_fry(source: Source, options: ReaderOptions) -> Read:
     if not source.parts:  # only a quants.h5ad
-        return read_h5ad_source(source, options)
+        return _read_quants_h5ad(source, options)
     dtype, allow_non_integer = options.dtype, options.allow_non_integer
     return Read(read_alevin_fry(source, dtype=dtype, allow_non_integer=allow_non_integer))
 

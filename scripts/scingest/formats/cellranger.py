@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import ScingestError
 from ..options import ReaderOptions
 from ._files import tenx_files, tenx_folder
-from ._format import Fit, Format, Read, Source
+from ._format import Fit, Format, Read, Source, reads
 from .h5 import read_tenx_h5
 from .tenx import read_parts
 
@@ -65,15 +65,11 @@ def _resolve_count(path: Path, options: ReaderOptions) -> Source:
 
 
 def _read(source: Source, options: ReaderOptions) -> Read:
-    if source.parts:  # a matrix folder
-        return read_parts(source, options)
-    counts = read_tenx_h5(
-        source.target,
-        genome=options.genome,
-        dtype=options.dtype,
-        allow_non_integer=options.allow_non_integer,
-    )
-    return Read(counts)
+    # a matrix folder, or the .h5
+    return read_parts(source, options) if source.parts else _read_h5(source, options)
+
+
+_read_h5 = reads(read_tenx_h5, genome="genome")
 
 
 def _detect_multi(path: Path) -> Fit:

@@ -87,21 +87,17 @@ def refuse_tenx_companion(path: Path) -> None:
     )
 
 
-FORMATS = (
+FORMATS = tuple(
     Format(
-        "csv",
-        "dense comma-separated text matrix (.csv, .csv.gz), GEO style",
-        detect=_detect("csv"),
+        name,
+        description,
+        detect=_detect(name),
         resolve=one_file,
-        read=_read(","),
+        read=_read(sep),
         options=frozenset({"orientation", "threads"}),
-    ),
-    Format(
-        "tsv",
-        "dense tab-separated text matrix (.tsv, .txt, optionally .gz)",
-        detect=_detect("tsv"),
-        resolve=one_file,
-        read=_read("\t"),
-        options=frozenset({"orientation", "threads"}),
-    ),
+    )
+    for name, sep, description in (
+        ("csv", ",", "dense comma-separated text matrix (.csv, .csv.gz), GEO style"),
+        ("tsv", "\t", "dense tab-separated text matrix (.tsv, .txt, optionally .gz)"),
+    )
 )

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from ..errors import ScingestError
 from ..options import ReaderOptions
 from ._files import tenx_raw
-from ._format import Fit, Format, Read, Source, store_files
+from ._format import Fit, Format, Source, reads, store_files
 
 if TYPE_CHECKING:
     import anndata as ad
@@ -349,26 +349,9 @@ def _resolve(path: Path, options: ReaderOptions) -> Source:
     return Source(path, path, [path, *sibling], raw=raw)
 
 
-def _read(source: Source, options: ReaderOptions) -> Read:
-    counts = read_tenx_h5(
-        source.target,
-        genome=options.genome,
-        dtype=options.dtype,
-        allow_non_integer=options.allow_non_integer,
-    )
-    return Read(counts)
-
-
 def _detect_probe(path: Path) -> Fit:
     named = path.is_file() and path.name.lower().endswith("_probe_bc_matrix.h5")
     return Fit.FILES if named else Fit.NONE
-
-
-def _read_probe(source: Source, options: ReaderOptions) -> Read:
-    counts = read_probe_h5(
-        source.target, dtype=options.dtype, allow_non_integer=options.allow_non_integer
-    )
-    return Read(counts)
 
 
 FORMATS = (
@@ -377,7 +360,7 @@ FORMATS = (
         "CellRanger HDF5 (.h5), v2 (one group per genome) or v3 (/matrix)",
         detect=_detect,
         resolve=_resolve,
-        read=_read,
+        read=reads(read_tenx_h5, genome="genome"),
         options=frozenset({"genome"}),
     ),
     Format(
@@ -387,6 +370,6 @@ FORMATS = (
         "barcodes it called cells (matrix/filtered_barcodes)",
         detect=_detect_probe,
         resolve=store_files,
-        read=_read_probe,
+        read=reads(read_probe_h5),
     ),
 )

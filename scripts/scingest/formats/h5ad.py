@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ScingestError
-from ..options import ReaderOptions
-from ._format import Fit, Format, Read, Source, one_file
+from ._format import Fit, Format, one_file, reads
 
 if TYPE_CHECKING:
     import anndata as ad
@@ -220,24 +219,13 @@ def _detect(path: Path) -> Fit:
     return Fit.NAME if path.is_file() and path.name.lower().endswith(".h5ad") else Fit.NONE
 
 
-def read_source(source: Source, options: ReaderOptions) -> Read:
-    """The :attr:`~scingest.formats.Format.read` of an input whose target is an h5ad file."""
-    counts = read_h5ad_counts(
-        source.target,
-        layer=options.h5ad_layer,
-        dtype=options.dtype,
-        allow_non_integer=options.allow_non_integer,
-    )
-    return Read(counts)
-
-
 FORMATS = (
     Format(
         "h5ad",
         "AnnData file (.h5ad): counts from X or a named layer",
         detect=_detect,
         resolve=one_file,
-        read=read_source,
+        read=reads(read_h5ad_counts, layer="h5ad_layer"),
         options=frozenset({"h5ad_layer"}),
     ),
 )

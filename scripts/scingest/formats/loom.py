@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ScingestError
-from ..options import ReaderOptions
-from ._format import Fit, Format, Read, Source, store_files
+from ._format import Fit, Format, reads, store_files
 from .h5 import h5_strings
 
 if TYPE_CHECKING:
@@ -165,16 +164,6 @@ def _detect(path: Path) -> Fit:
     return Fit.FILES if path.is_file() and path.name.lower().endswith(".loom") else Fit.NONE
 
 
-def _read(source: Source, options: ReaderOptions) -> Read:
-    counts, layers = read_loom(
-        source.target,
-        layers=options.loom_layers,
-        dtype=options.dtype,
-        allow_non_integer=options.allow_non_integer,
-    )
-    return Read(counts, layers)
-
-
 FORMATS = (
     Format(
         "loom",
@@ -182,7 +171,7 @@ FORMATS = (
         "Gene/Accession, column attribute CellID",
         detect=_detect,
         resolve=store_files,
-        read=_read,
+        read=reads(read_loom, layers="loom_layers"),
         options=frozenset({"loom_layers"}),
     ),
 )

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ScingestError
-from ..options import ReaderOptions
-from ._format import Fit, Format, Read, Source, store_files
+from ._format import Fit, Format, reads, store_files
 from .h5ad import counts_of
 
 if TYPE_CHECKING:
@@ -84,23 +83,13 @@ def _detect(path: Path) -> Fit:
     return Fit.FILES if is_store else Fit.NONE
 
 
-def _read(source: Source, options: ReaderOptions) -> Read:
-    counts = read_zarr_counts(
-        source.target,
-        layer=options.h5ad_layer,
-        dtype=options.dtype,
-        allow_non_integer=options.allow_non_integer,
-    )
-    return Read(counts)
-
-
 FORMATS = (
     Format(
         "zarr",
         "AnnData zarr store (.zarr folder or .zarr.zip): counts from X or a named layer",
         detect=_detect,
         resolve=store_files,
-        read=_read,
+        read=reads(read_zarr_counts, layer="h5ad_layer"),
         options=frozenset({"h5ad_layer"}),
     ),
 )
