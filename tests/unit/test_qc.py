@@ -287,3 +287,70 @@ def test_plots_say_not_measured_without_mito_genes(tmp_path, monkeypatch):
     assert any("not measured" in t for t in texts[0])  # the per-sample figure
     assert any("not measured" in t for t in texts[1])  # the overview violins
     assert any("grey: not measured" in t for t in texts[2])  # counts vs genes' colour bar
+
+
+def test_a_criterion_added_to_the_table_is_flagged_summarised_and_drawn(tmp_path):
+    """Adding a QC criterion is one entry of qc.QC_METRICS (with its limits in QcOptions):
+    one on % ribosomal counts, with the existing qc_nmads, and no other change. Its flags
+    are those of the documented rule (median + n x MAD, unscaled, over the cells with
+    counts), derived here naively; the summary and both figures take it up."""
+    genes, cells, counts = synthetic_counts(120, 80, seed=5, median_counts=800)
+    path = write_dense(tmp_path / "S1.csv.gz", genes, cells, counts)
+    code = f"""
+import json
+import numpy as np
+import pandas as pd
+import scingest.qc as qc
+
+ribo = qc.QcMetric("outlier_ribo", "pct_counts_ribo", "% counts ribosomal", log=False,
+                   side="upper", nmads="nmads", gene_set="ribo",
+                   median="median_pct_counts_ribo", limit="pct_ribo")
+qc.QC_METRICS = (*qc.QC_METRICS, ribo)  # the table's source, as a new entry would read
+qc.OUTLIER_FLAGS = (*qc.OUTLIER_FLAGS, ribo.flag)  # derived from it at import
+from scingest.plots import plot_overview, plot_sample_checkpoint
+from scingest.sample import build_sample, write_h5ad
+from scingest.summary import write_qc_summary
+
+adata = build_sample({str(path)!r}, sample="S1", qc_nmads=2)
+write_h5ad(adata, {str(tmp_path / "S1.h5ad")!r})
+plot_sample_checkpoint("S1", {str(tmp_path / "S1.h5ad")!r}, {str(tmp_path / "S1.png")!r})
+out = {{k: str({str(tmp_path)!r} + "/" + k + ".png") for k in
+       ("violins", "counts_vs_genes", "barcode_rank", "cells")}}
+plot_overview({{"S1": {str(tmp_path / "S1.h5ad")!r}}}, **out)
+table = write_qc_summary({{"S1": {str(tmp_path / "S1.h5ad")!r}}}, {str(tmp_path / "qc.tsv")!r})
+obs = adata.obs
+print(json.dumps({{
+    "pct": obs["pct_counts_ribo"].tolist(),
+    "flag": obs["outlier_ribo"].tolist(),
+    "pass": obs["qc_pass"].tolist(),
+    "other": obs[[f for f in qc.OUTLIER_FLAGS if f != "outlier_ribo"]].any(axis=1).tolist(),
+    "limit": adata.uns["scingest"]["qc_thresholds"]["outlier_ribo"],
+    "summary": table.iloc[0][["cells_outlier_ribo", "limit_pct_ribo_high",
+                              "median_pct_counts_ribo"]].tolist(),
+}}, default=float))
+"""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO / "scripts", capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.splitlines()[-1])
+    pct = np.array(got["pct"], dtype=float)
+    counted = pct[np.isfinite(pct)]
+    median = np.median(counted)
+    upper = median + 2 * np.median(np.abs(counted - median))
+    assert got["limit"][0] == -np.inf and got["limit"][1] == pytest.approx(upper)
+    flagged = np.array(got["flag"])
+    assert flagged.any() and not flagged.all()
+    assert (flagged == (np.nan_to_num(pct) > upper)).all()
+    assert (np.array(got["pass"]) == ~(flagged | np.array(got["other"]))).all()
+    assert got["summary"] == [
+        int(flagged.sum()),
+        pytest.approx(upper),
+        pytest.approx(np.median(counted)),
+    ]
+    for name in ("S1", "violins"):
+        assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"

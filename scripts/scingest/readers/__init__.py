@@ -112,21 +112,10 @@ def read_counts(
     decided about the barcodes (:class:`~scingest.readers._features.CellSelection`'s info,
     and ``is_cell`` with ``barcodes="all"``).
     """
+    # the keywords above are ReaderOptions' fields (tests/unit/test_options.py checks it)
+    options = ReaderOptions(**{k: v for k, v in locals().items() if k in ReaderOptions.names()})
     if format in (None, "auto"):
         format = detect_format(path)
-    options = ReaderOptions(
-        orientation=orientation,
-        dtype=dtype,
-        allow_non_integer=allow_non_integer,
-        genome=genome,
-        var_names=var_names,
-        other_features=other_features,
-        h5ad_layer=h5ad_layer,
-        loom_layers=loom_layers,
-        barcodes=barcodes,
-        make_unique=make_unique,
-        threads=threads,
-    )
     read = read_raw(path, format, options)
     raw, layers = read.counts, read.layers
     named_raw = read.raw if barcodes != "as_cells" else None
