@@ -4,6 +4,7 @@ from scingest.logs import end_job, frozen_imports, workflow_step
 with workflow_step(snakemake.log[0]) as logger:
     logger.info("threads: %d (the rule's, passed to scingest)", snakemake.threads)
     with frozen_imports():
+        from scingest.options import QcOptions, ReaderOptions
         from scingest.plots import plot_sample_checkpoint
         from scingest.sample import build_sample, write_h5ad
 
@@ -12,9 +13,8 @@ with workflow_step(snakemake.log[0]) as logger:
         sample=snakemake.wildcards.sample,
         format=snakemake.params.format,
         metadata=snakemake.params.metadata,
-        threads=snakemake.threads,
-        **snakemake.params.reader,
-        **snakemake.params.qc,
+        reader=ReaderOptions(**snakemake.params.reader, threads=snakemake.threads),
+        qc=QcOptions(**snakemake.params.qc),
     )
     write_h5ad(
         adata,

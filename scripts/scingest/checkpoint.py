@@ -3,7 +3,7 @@
 Every module that reads or writes these files takes their names and checks from here
 (:mod:`scingest.sample` writes checkpoints; :mod:`scingest.merge`, :mod:`scingest.filtering`,
 :mod:`scingest.summary`, :mod:`scingest.plots` and :mod:`scingest.collection` read them;
-:mod:`scingest.discovery` refuses sheet columns that would clash with them).
+:mod:`scingest.sheet` refuses sheet columns that would clash with them).
 
 A checkpoint (``results/samples/{sample}.h5ad``) is an h5ad file holding one sample:
 
@@ -80,7 +80,7 @@ QC_METRIC_COLUMNS = (
     "log1p_total_counts_{qc_var}",
     "pct_counts_{qc_var}",
 )
-#: Prefix of the outlier flags (:data:`scingest.qc.OUTLIER_METRICS`), one per criterion.
+#: Prefix of the outlier flags (:data:`scingest.qc.OUTLIER_FLAGS`), one per criterion.
 OUTLIER_PREFIX = "outlier_"
 #: Prefix of the QC verdicts; :data:`QC_PASS` is the one written today.
 QC_PREFIX = "qc_"

@@ -33,17 +33,16 @@ from .checkpoint import (
     read_qc_samples,
 )
 from .files import atomic_path
-from .qc import TOP20
+from .qc import QC_METRICS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-#: Metrics of the violins: obs column, axis label, log scale.
+#: The criteria of the violins (:data:`scingest.qc.QC_METRICS`): those of the overview
+#: first, then those drawn only in each sample's figure.
 VIOLIN_METRICS = (
-    ("total_counts", "total counts per cell", True, "outlier_counts"),
-    ("n_genes_by_counts", "genes detected per cell", True, "outlier_genes"),
-    ("pct_counts_mt", "% counts mitochondrial", False, "outlier_mt"),
-    (TOP20, "% counts in top 20 genes", False, "outlier_top20"),
+    *(m for m in QC_METRICS if m.overview),
+    *(m for m in QC_METRICS if not m.overview),
 )
 PASS_COLOUR = "#4C72B0"
 FLAG_COLOUR = "#C44E52"
@@ -238,9 +237,11 @@ def plot_violins(
     samples = _order(groups)
     n = len(samples)
     fig = Figure(figsize=(max(7.0, 0.32 * n + 2.5), 9.5), layout="constrained")
-    axes = fig.subplots(3, 1, sharex=True)
+    overview = [m for m in VIOLIN_METRICS if m.overview]
+    axes = fig.subplots(len(overview), 1, sharex=True)
     positions = np.arange(n)
-    for ax, (metric, label, log, flag) in zip(axes, VIOLIN_METRICS[:3], strict=True):
+    for ax, criterion in zip(axes, overview, strict=True):
+        metric, label, log, flag = criterion.metric, criterion.label, criterion.log, criterion.flag
         data = {}
         for i, s in enumerate(samples):
             values = _scale(obs[s][metric].to_numpy(), log)
@@ -627,13 +628,15 @@ def plot_sample(
     # margins fixed by hand, not layout="constrained": its layout passes took 0.35 of the
     # figure's 0.9 s, paid by every ingest job (the labels here do not change in length)
     fig = Figure(figsize=(16, 9))
+    columns = max(4, len(VIOLIN_METRICS))  # a violin per criterion; 4 panels below
     grid = fig.add_gridspec(
-        2, 4, left=0.055, right=0.985, bottom=0.065, top=0.91, wspace=0.3, hspace=0.24
+        2, columns, left=0.055, right=0.985, bottom=0.065, top=0.91, wspace=0.3, hspace=0.24
     )
     rng = np.random.default_rng(0)
     failed = ~obs[QC_PASS].to_numpy(dtype=bool)
     drawn = subsample(len(obs), MAX_JITTER)  # the same cells in every panel
-    for j, (metric, label, log, flag) in enumerate(VIOLIN_METRICS):
+    for j, criterion in enumerate(VIOLIN_METRICS):
+        metric, label, log, flag = criterion.metric, criterion.label, criterion.log, criterion.flag
         ax = fig.add_subplot(grid[0, j])
         ax.set_title(flag)
         ax.set_xticks([])
@@ -700,7 +703,7 @@ def plot_sample(
         group_by=None,
     )
     if doublets:
-        plot_doublet_scores(obs, limits.get("doublet"), fig.add_subplot(grid[1, 3]))
+        plot_doublet_scores(obs, limits.get("doublet"), fig.add_subplot(grid[1, 3:]))
     n_pass = int((~failed).sum())
     kept = f" (of {len(every):,} barcodes kept)" if len(every) != len(obs) else ""
     fig.suptitle(

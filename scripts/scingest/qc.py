@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import anndata as ad
@@ -14,6 +15,7 @@ import scipy.sparse as sp
 
 from .checkpoint import DOUBLET_SCORE, PREDICTED_DOUBLET, QC_PASS, pct_top_column
 from .errors import ScingestError
+from .options import DOUBLET_METHODS, QcOptions
 from .readers._features import GENOME
 
 logger = logging.getLogger(__name__)
@@ -342,25 +344,117 @@ def _qc_sums(data, indices, indptr, n_cols, bits, n_sets, top):  # pragma: no co
     return totals, set_totals, top_sums, gene_totals, gene_cells
 
 
-#: Outlier flags written to ``obs``, the QC metric each one looks at, and whether the MAD
-#: test is two-sided (``both``) or only flags high values (``upper``).
-OUTLIER_METRICS: dict[str, tuple[str, str]] = {
-    "outlier_counts": ("total_counts", "both"),
-    "outlier_genes": ("n_genes_by_counts", "both"),
-    "outlier_top20": (TOP20, "both"),
-    "outlier_mt": ("pct_counts_mt", "upper"),
-}
-#: The flags whose MAD limits are taken on the log scale (``log1p`` of the metric, as
-#: scanpy's ``log1p_*`` columns), their limits reported back on the metric's own scale.
-LOG_SCALE = frozenset({"outlier_counts", "outlier_genes"})
-#: The linear-scale metric each flag's thresholds are reported (and plotted) on.
-THRESHOLD_METRICS = {flag: metric for flag, (metric, _) in OUTLIER_METRICS.items()}
-#: The gene set each flag's metric needs; without a gene of it the metric is not measured.
-FLAG_GENE_SET: dict[str, str] = {"outlier_mt": "mt"}
-
 #: The % mito limit that MADs give is never below this (a floor; ``qc_max_pct_mt`` still caps
 #: it). See :func:`flag_outliers` for why.
 MIN_LIMIT_PCT_MT = 2.0
+
+
+@dataclass(frozen=True)
+class QcMetric:
+    """One criterion of the outlier flags, and all that the flags, the QC summary, the plots
+    and the options need to know of it (:data:`QC_METRICS`).
+
+    Attributes
+    ----------
+    flag
+        The boolean ``obs`` column it sets (``outlier_*``).
+    metric
+        The ``obs`` column it looks at, on the scale its limits are reported and drawn on.
+    label
+        The metric's axis label in the QC plots.
+    log
+        Its MAD limits are taken on ``log1p`` of the metric (and reported back on the
+        metric's scale), the plots draw it on a log axis, and a cell without counts is
+        flagged by it.
+    side
+        ``both``: the MAD test flags low and high values; ``upper``: high values only.
+    nmads
+        The outlier limit (:meth:`scingest.options.QcOptions.outlier_limits`) giving its
+        number of MADs.
+    lower, upper
+        The outlier limits giving its hard lower and upper limits; None: it has none.
+    floor
+        Its MAD upper limit is never below this; None: no floor.
+    gene_set
+        The gene set its metric needs: without a gene of it the metric is not measured.
+    median
+        The QC summary's column of the metric's median; None: the summary has none.
+    limit
+        The QC summary's limit columns are ``limit_<limit>_low`` (two-sided only) and
+        ``limit_<limit>_high``; None: the summary has none.
+    overview
+        Drawn in the overview's violins (every criterion is drawn in each sample's figure).
+    """
+
+    flag: str
+    metric: str
+    label: str
+    log: bool
+    side: Literal["both", "upper"]
+    nmads: str
+    lower: str | None = None
+    upper: str | None = None
+    floor: float | None = None
+    gene_set: str | None = None
+    median: str | None = None
+    limit: str | None = None
+    overview: bool = True
+
+
+#: The criteria of the outlier flags, in the order of their ``obs`` columns and summary
+#: columns: the one table that :func:`flag_outliers`, :mod:`scingest.summary` and
+#: :mod:`scingest.plots` read.
+QC_METRICS: tuple[QcMetric, ...] = (
+    QcMetric(
+        "outlier_counts",
+        "total_counts",
+        "total counts per cell",
+        log=True,
+        side="both",
+        nmads="nmads",
+        lower="min_counts",
+        upper="max_counts",
+        median="median_total_counts",
+        limit="total_counts",
+    ),
+    QcMetric(
+        "outlier_genes",
+        "n_genes_by_counts",
+        "genes detected per cell",
+        log=True,
+        side="both",
+        nmads="nmads",
+        lower="min_genes",
+        upper="max_genes",
+        median="median_genes_by_counts",
+        limit="genes",
+    ),
+    QcMetric(
+        "outlier_top20",
+        TOP20,
+        "% counts in top 20 genes",
+        log=False,
+        side="both",
+        nmads="nmads",
+        overview=False,
+    ),
+    QcMetric(
+        "outlier_mt",
+        "pct_counts_mt",
+        "% counts mitochondrial",
+        log=False,
+        side="upper",
+        nmads="nmads_mt",
+        upper="max_pct_mt",
+        floor=MIN_LIMIT_PCT_MT,
+        gene_set="mt",
+        median="median_pct_counts_mt",
+        limit="pct_mt",
+    ),
+)
+#: The outlier flags (``obs`` columns), in order.
+OUTLIER_FLAGS: tuple[str, ...] = tuple(m.flag for m in QC_METRICS)
+
 #: MeanAD x this is on the scale of the MAD for normal data (0.6745 / 0.7979): the fallback
 #: of the modified z-score (Iglewicz and Hoaglin) when the MAD is 0.
 MEANAD_TO_MAD = 0.8453
@@ -450,23 +544,14 @@ def _pct_top20(adata: ad.AnnData) -> np.ndarray:
 
 
 def flag_outliers(
-    adata: ad.AnnData,
-    *,
-    nmads: float | None = 5.0,
-    nmads_mt: float | None = 3.0,
-    max_pct_mt: float | None = 8.0,
-    min_counts: float | None = None,
-    max_counts: float | None = None,
-    min_genes: float | None = None,
-    max_genes: float | None = None,
-    cells: np.ndarray | None = None,
+    adata: ad.AnnData, *, cells: np.ndarray | None = None, **limits: float | None
 ) -> dict[str, list[float]]:
     """Flag outlier cells in ``obs``, in place, without removing any.
 
-    Adds boolean ``obs`` columns ``outlier_counts``, ``outlier_genes``, ``outlier_top20``,
-    ``outlier_mt`` and ``qc_pass`` (no flag). Needs the metrics of
-    :func:`compute_qc_metrics` and the ``var`` flags of :func:`flag_genes`. The rules (the
-    user guide's docs/guide/qc.md states the same):
+    Adds a boolean ``obs`` column per criterion of :data:`QC_METRICS` (``outlier_counts``,
+    ``outlier_genes``, ``outlier_top20``, ``outlier_mt``) and ``qc_pass`` (no flag). Needs
+    the metrics of :func:`compute_qc_metrics` and the ``var`` flags of :func:`flag_genes`.
+    The rules (the user guide's docs/guide/qc.md states the same):
 
     1. A cell without counts (``total_counts`` 0) is flagged ``outlier_counts`` and
        ``outlier_genes`` and never passes; it takes no part in any limit (its % metrics are
@@ -506,43 +591,41 @@ def flag_outliers(
     ----------
     adata
         The sample, with the metrics of :func:`compute_qc_metrics`.
-    nmads
-        MADs from the median that flag counts, genes and the top-20 share.
-    nmads_mt
-        MADs above the median that flag % mito.
-    max_pct_mt
-        Hard upper limit of % mito.
-    min_counts, max_counts
-        Hard limits of total counts.
-    min_genes, max_genes
-        Hard limits of genes detected.
     cells
         One boolean per barcode, True for the called cells (rule 6); None: every barcode
         is a cell.
+    **limits
+        The outlier limits, the ``qc_*`` fields of :class:`scingest.options.QcOptions`
+        without their prefix: ``nmads``, ``nmads_mt``, ``max_pct_mt``, ``min_counts``,
+        ``max_counts``, ``min_genes``, ``max_genes`` (None: no such limit); those not given
+        take QcOptions' defaults.
 
     Returns
     -------
-    For each flag, the ``[lower, upper]`` limits it applied on the metric of
-    :data:`THRESHOLD_METRICS` (``-inf``/``inf`` where there is none;
+    For each flag, the ``[lower, upper]`` limits it applied on its metric
+    (:attr:`QcMetric.metric`; ``-inf``/``inf`` where there is none;
     :data:`NOT_MEASURED` for a metric not measured).
 
     Raises
     ------
     ScingestError
         When the QC metrics are missing.
+    TypeError
+        For a limit that is none of the above.
     """
+    unknown = [k for k in limits if k not in QcOptions.limit_names()]
+    if unknown:
+        raise TypeError(
+            f"flag_outliers() got unknown limit(s) {', '.join(unknown)}: expected some of "
+            f"{', '.join(QcOptions.limit_names())}"
+        )
+    limits = {**QcOptions().outlier_limits(), **limits}
     obs = adata.obs
-    missing = [m for m, _ in OUTLIER_METRICS.values() if m not in obs and m != TOP20]
+    missing = [m.metric for m in QC_METRICS if m.metric not in obs and m.metric != TOP20]
     if missing:
         raise ScingestError(f"QC metrics {', '.join(missing)} missing: compute them first")
     if TOP20 not in obs:  # percent_top without 20, or fewer genes than 20
         obs[TOP20] = _pct_top20(adata)
-    hard = {
-        "outlier_counts": (min_counts, max_counts),
-        "outlier_genes": (min_genes, max_genes),
-        "outlier_top20": (None, None),
-        "outlier_mt": (None, max_pct_mt),
-    }
     empty = obs["total_counts"].to_numpy(dtype=np.float64) == 0
     is_cell = np.ones(adata.n_obs, dtype=bool) if cells is None else np.asarray(cells, dtype=bool)
     if is_cell.shape != (adata.n_obs,):
@@ -550,13 +633,14 @@ def flag_outliers(
     pool = ~empty & is_cell  # what the MAD limits are taken over
     n_counted = int(pool.sum())
     use_mads = n_counted >= MIN_CELLS_MAD
-    if not use_mads and (nmads is not None or nmads_mt is not None):
+    if not use_mads and any(limits[m.nmads] is not None for m in QC_METRICS):
+        hard = [f"qc_{k}" for m in QC_METRICS for k in (m.lower, m.upper) if k is not None]
         logger.warning(
             "%d cell(s) with counts are too few for MAD limits (at least %d): only the hard "
-            "limits flag cells (qc_min_counts, qc_max_counts, qc_min_genes, qc_max_genes, "
-            "qc_max_pct_mt)",
+            "limits flag cells (%s)",
             n_counted,
             MIN_CELLS_MAD,
+            ", ".join(hard),
         )
     if (empty & is_cell).any():
         logger.warning(
@@ -571,40 +655,46 @@ def flag_outliers(
             adata.n_obs,
             int((~is_cell).sum()),
         )
-    limits: dict[str, list[float]] = {}
-    for flag, (metric, side) in OUTLIER_METRICS.items():
-        gene_set = FLAG_GENE_SET.get(flag)
+    applied: dict[str, list[float]] = {}
+    for criterion in QC_METRICS:
+        flag, metric, log = criterion.flag, criterion.metric, criterion.log
+        gene_set = criterion.gene_set
         if gene_set in adata.var and not adata.var[gene_set].any():
             obs[flag] = np.zeros(adata.n_obs, dtype=bool)
-            limits[flag] = list(NOT_MEASURED)
+            applied[flag] = list(NOT_MEASURED)
             continue
         values = obs[metric].to_numpy(dtype=np.float64)
-        scaled = np.log1p(values) if flag in LOG_SCALE else values
+        scaled = np.log1p(values) if log else values
         flagged = np.zeros(adata.n_obs, dtype=bool)
         lower, upper = -np.inf, np.inf
-        n = nmads_mt if flag == "outlier_mt" else nmads
+        n = limits[criterion.nmads]
         if n is not None and use_mads:
             median, spread, degenerate = robust_spread(scaled[pool])
-            low = median - n * spread if side == "both" else -np.inf
+            low = median - n * spread if criterion.side == "both" else -np.inf
             high = median + n * spread
-            if flag == "outlier_mt" and high < MIN_LIMIT_PCT_MT:
+            if criterion.floor is not None and high < criterion.floor:
+                unit = "%" if metric.startswith("pct_") else ""
                 logger.log(
                     logging.WARNING if degenerate else logging.INFO,
-                    "outlier_mt: %s MADs above the median %% mito (%.4g, MAD %.4g%s) give "
-                    "%.4g%%, below what counts can support: the limit is the floor %g%% "
-                    "(lower it with qc_max_pct_mt)",
+                    "%s: %s MADs above the median %s (%.4g, MAD %.4g%s) give %.4g%s, below "
+                    "what counts can support: the limit is the floor %g%s (lower it with qc_%s)",
+                    flag,
                     f"{n:g}",
+                    criterion.label,
                     median,
                     spread,
                     ", degenerate" if degenerate else "",
                     high,
-                    MIN_LIMIT_PCT_MT,
+                    unit,
+                    criterion.floor,
+                    unit,
+                    criterion.upper,
                 )
-                high = MIN_LIMIT_PCT_MT
+                high = criterion.floor
             slack = LIMIT_SLACK * max(1.0, abs(low) if np.isfinite(low) else 0.0, abs(high))
             with np.errstate(invalid="ignore"):
                 flagged |= (scaled < low - slack) | (scaled > high + slack)
-            if flag in LOG_SCALE:
+            if log:
                 low, high = float(np.expm1(low)), float(np.expm1(high))
             lower, upper = low, high
             if degenerate:
@@ -613,7 +703,7 @@ def flag_outliers(
                     "limits use %g x the mean absolute deviation instead (%s MADs: %.4g to "
                     "%.4g on %s)",
                     flag,
-                    f"log1p({metric})" if flag in LOG_SCALE else metric,
+                    f"log1p({metric})" if log else metric,
                     median,
                     MEANAD_TO_MAD,
                     f"{n:g}",
@@ -621,7 +711,8 @@ def flag_outliers(
                     upper,
                     metric,
                 )
-        hard_lower, hard_upper = hard[flag]
+        hard_lower = None if criterion.lower is None else limits[criterion.lower]
+        hard_upper = None if criterion.upper is None else limits[criterion.upper]
         with np.errstate(invalid="ignore"):
             if hard_lower is not None:
                 flagged |= values < float(hard_lower)
@@ -629,16 +720,14 @@ def flag_outliers(
             if hard_upper is not None:
                 flagged |= values > float(hard_upper)
                 upper = min(upper, float(hard_upper))
-        if flag in LOG_SCALE:
+        if log:
             flagged |= empty
         obs[flag] = flagged
-        limits[flag] = [float(lower), float(upper)]
-    obs[QC_PASS] = ~obs[list(OUTLIER_METRICS)].any(axis=1).to_numpy() & is_cell
-    return limits
+        applied[flag] = [float(lower), float(upper)]
+    obs[QC_PASS] = ~obs[list(OUTLIER_FLAGS)].any(axis=1).to_numpy() & is_cell
+    return applied
 
 
-#: Doublet detection methods (config ``doublets``).
-DOUBLET_METHODS = ("none", "scrublet")
 #: Seed of scrublet's simulated doublets and PCA: the same input gives the same calls.
 DOUBLET_SEED = 0
 #: Fewer cells than this are too few for scrublet's 30 principal components and kNN graph.

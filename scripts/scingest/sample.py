@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from os import PathLike
-from typing import Any, Literal
+from typing import Any
 
 import anndata as ad
 import h5py
@@ -26,11 +27,11 @@ from .checkpoint import (
     SAMPLE,
 )
 from .compat import legacy_strings, named_layers, plain_strings
-from .discovery import is_reserved_column
 from .errors import ScingestError
 from .files import atomic_path
 from .formats import detect_format, input_files
 from .h5write import GZIP_LEVEL, Compression, workers, write_csr
+from .options import QcOptions, ReaderOptions, split_options
 from .provenance import file_provenance, h5ad_safe, package_versions
 from .qc import (
     compute_qc_metrics,
@@ -41,6 +42,7 @@ from .qc import (
 )
 from .readers import read_counts
 from .readers._features import GENOME
+from .sheet import is_reserved_column
 
 logger = logging.getLogger(__name__)
 
@@ -51,21 +53,9 @@ def build_sample(
     sample: str,
     format: str | None = None,
     metadata: Mapping[str, Any] | None = None,
-    orientation: Literal["auto", "genes_x_cells", "cells_x_genes"] = "auto",
-    dtype: Literal["float32", "int32"] = "float32",
-    allow_non_integer: bool = False,
-    genome: str | None = None,
-    var_names: Literal["gene_symbols", "gene_ids"] = "gene_symbols",
-    other_features: Literal["drop", "obsm"] = "drop",
-    h5ad_layer: str | None = None,
-    loom_layers: Literal["keep", "drop"] = "drop",
-    barcodes: Literal["cells", "all", "as_cells"] = "cells",
-    organism: Literal["human", "mouse"] = "human",
-    gene_set_regex: Mapping[str, str | None] | None = None,
-    percent_top: Sequence[int] = (20, 50, 100),
-    outlier_limits: Mapping[str, float | None] | None = None,
-    threads: int | None = None,
-    doublets: Literal["none", "scrublet"] = "none",
+    reader: ReaderOptions | None = None,
+    qc: QcOptions | None = None,
+    **options: Any,
 ) -> ad.AnnData:
     """Read one sample and annotate it to the checkpoint data contract.
 
@@ -84,26 +74,19 @@ def build_sample(
     metadata
         Columns for ``obs``, one value per sample (the sheet's metadata); names the
         workflow writes itself are refused.
-    orientation, dtype, allow_non_integer, genome, var_names, other_features
-        Passed to :func:`scingest.readers.read_counts`.
-    h5ad_layer, loom_layers, barcodes
-        Passed to :func:`scingest.readers.read_counts`. With ``barcodes="all"`` a raw
-        matrix keeps every barcode with counts: ``obs["is_cell"]`` says which are called
-        cells; the QC limits are computed over those, and the others never pass.
-    organism
-        Chooses the ``mt``/``ribo``/``hb`` gene patterns
-        (:func:`scingest.qc.gene_set_patterns`).
-    gene_set_regex
-        Gene set -> regex, overriding the organism's (``None`` keeps it).
-    percent_top
-        Sizes of scanpy's ``pct_counts_in_top_{n}_genes`` metrics.
-    outlier_limits
-        Keyword arguments of :func:`scingest.qc.flag_outliers`.
-    threads
-        The job's declared threads: bounds the reader's helper threads.
-    doublets
-        ``scrublet`` also scores doublets (:func:`scingest.qc.flag_doublets`:
-        ``doublet_score``, ``predicted_doublet``).
+    reader
+        How the input is read (:func:`scingest.readers.read_counts`); default: the
+        defaults. With ``barcodes="all"`` a raw matrix keeps every barcode with counts:
+        ``obs["is_cell"]`` says which are called cells; the QC limits are computed over
+        those, and the others never pass.
+    qc
+        The gene sets, QC metrics, outlier limits (:func:`scingest.qc.flag_outliers`) and
+        doublet detection (``scrublet``: :func:`scingest.qc.flag_doublets`); default: the
+        defaults.
+    **options
+        Fields of :class:`~scingest.options.ReaderOptions` or
+        :class:`~scingest.options.QcOptions` replacing those of ``reader`` and ``qc``
+        (``threads=2``, ``organism="mouse"``).
 
     Returns
     -------
@@ -111,16 +94,19 @@ def build_sample(
     ``{sample}-{barcode}``, ``obs`` with ``sample``, ``barcode``, the metadata, the QC
     metrics and flags (``outlier_*``, ``qc_pass``; with ``barcodes="all"`` also
     ``is_cell``), ``var`` with ``mt``/``ribo``/``hb`` flags and per-gene QC, and
-    ``uns["scingest"]`` provenance (of every file the input is made of) with the QC limits
-    applied and, under ``cells``, what was decided about the barcodes (a raw matrix: why,
-    whose cell calls, how many).
+    ``uns["scingest"]`` provenance (of every file the input is made of) with the options,
+    the QC limits applied and, under ``cells``, what was decided about the barcodes (a raw
+    matrix: why, whose cell calls, how many).
 
     Raises
     ------
     ScingestError
         For a metadata column the workflow writes itself or with ``/`` in its name, an
         input without cells or genes, and whatever the reader refuses.
+    TypeError
+        For an option that is a field of neither options class.
     """
+    reader, qc = split_options(options, reader, qc)
     metadata = dict(metadata or {})
     clash = [k for k in metadata if is_reserved_column(k)]
     if clash:
@@ -135,21 +121,7 @@ def build_sample(
         )
     if format in (None, "auto"):
         format = detect_format(path)
-    mode = barcodes
-    adata = read_counts(
-        path,
-        format,
-        orientation=orientation,
-        dtype=dtype,
-        allow_non_integer=allow_non_integer,
-        genome=genome,
-        var_names=var_names,
-        other_features=other_features,
-        h5ad_layer=h5ad_layer,
-        threads=threads,
-        loom_layers=loom_layers,
-        barcodes=barcodes,
-    )
+    adata = read_counts(path, format, **dataclasses.asdict(reader))
     calls = dict(adata.uns.pop("cell_calls", {}))
     is_cell = calls.pop(IS_CELL, None)
     if adata.n_obs == 0 or adata.n_vars == 0:
@@ -175,7 +147,7 @@ def build_sample(
 
     genomes = adata.var[GENOME].unique() if GENOME in adata.var.columns else []
     patterns = gene_set_patterns(
-        organism, overrides=gene_set_regex, several_genomes=len(genomes) > 1
+        qc.organism, overrides=qc.gene_set_regex(), several_genomes=len(genomes) > 1
     )
     if len(genomes) > 1:
         logger.info(
@@ -194,37 +166,32 @@ def build_sample(
             "mito_regex",
             path,
             patterns["mt"],
-            organism,
+            qc.organism,
         )
-    compute_qc_metrics(adata, percent_top=percent_top)
-    outlier_limits = dict(outlier_limits or {})
+    compute_qc_metrics(adata, percent_top=qc.percent_top)
     cells = None if is_cell is None else obs[IS_CELL].to_numpy(dtype=bool)
-    thresholds = flag_outliers(adata, **outlier_limits, cells=cells)
-    doublet_limits = flag_doublets(adata, doublets, cells=cells)
+    thresholds = flag_outliers(adata, **qc.outlier_limits(), cells=cells)
+    doublet_limits = flag_doublets(adata, qc.doublets, cells=cells)
     if doublet_limits is not None:
         thresholds["doublet"] = doublet_limits
     adata.uns[PROVENANCE] = h5ad_safe(
         {
             "sample": sample,
-            "input": {"path": str(path), "format": format, **_provenance(path, format, genome)},
+            "input": {
+                "path": str(path),
+                "format": format,
+                **_provenance(path, format, reader),
+            },
             "reader": f"scingest.readers.read_counts (format {format})",
             "metadata": metadata,
             "versions": package_versions(),
             "params": {
-                "orientation": orientation,
-                "dtype": dtype,
-                "allow_non_integer": allow_non_integer,
-                "genome": genome,
-                "var_names": var_names,
-                "other_features": other_features,
-                "h5ad_layer": h5ad_layer,
-                "loom_layers": loom_layers,
-                "barcodes": mode,
-                "organism": organism,
+                **reader.params(),
+                "organism": qc.organism,
                 "gene_set_regex": patterns,
-                "percent_top": list(percent_top),
-                "outlier_limits": outlier_limits,
-                "doublets": doublets,
+                "percent_top": list(qc.percent_top),
+                "outlier_limits": qc.outlier_limits(),
+                "doublets": qc.doublets,
             },
             "genes_flagged": flagged,
             CELL_CALLS: calls,
@@ -294,10 +261,10 @@ def input_obs_columns(
     return kept
 
 
-def _provenance(path: str | PathLike[str], format: str, genome: str | None) -> dict[str, list]:
+def _provenance(path: str | PathLike[str], format: str, reader: ReaderOptions) -> dict[str, list]:
     """:func:`file_provenance` of each file of the input, as one set of parallel lists."""
     merged: dict[str, list] = {"files": [], "sizes": [], "sha256": []}
-    for part in input_files(path, format, genome=genome):
+    for part in input_files(path, format, reader):
         for key, values in file_provenance(part).items():
             merged[key] += values
     return merged

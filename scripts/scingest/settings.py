@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from .discovery import QC_OVERRIDE_COLUMNS
+from .options import QcOptions, ReaderOptions
 
 
 def _reparse(value: Any) -> Any:
@@ -207,23 +207,7 @@ def config_error(
     return message
 
 
-#: Config keys that are reader options (``scingest.readers.read_counts``), passed to every
-#: sample's job; the sheet's :data:`scingest.discovery.READER_OVERRIDE_COLUMNS` override
-#: some of them per sample.
-READER_KEYS = (
-    "orientation",
-    "dtype",
-    "allow_non_integer",
-    "genome",
-    "var_names",
-    "other_features",
-    "h5ad_layer",
-    "loom_layers",
-    "barcodes",
-)
-
-
-def reader_options(config: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+def reader_options(config: Mapping[str, Any], overrides: Mapping[str, Any]) -> ReaderOptions:
     """The reader options of one sample: the config's, with its sheet row's overrides.
 
     Parameters
@@ -232,16 +216,18 @@ def reader_options(config: Mapping[str, Any], overrides: Mapping[str, Any]) -> d
         The workflow's validated config.
     overrides
         The sample's reader options from the sheet
-        (:func:`scingest.discovery.sample_reader_overrides`).
+        (:func:`scingest.sheet.sample_reader_overrides`).
 
     Returns
     -------
-    The keyword arguments of :func:`scingest.readers.read_counts` (:data:`READER_KEYS`).
+    The options (:meth:`~scingest.options.ReaderOptions.params` gives the rule's params).
     """
-    return {**{key: config[key] for key in READER_KEYS}, **overrides}
+    return ReaderOptions(**{key: config[key] for key in ReaderOptions.names(config=True)}).replace(
+        **overrides
+    )
 
 
-def qc_options(config: Mapping[str, Any], overrides: Mapping[str, float]) -> dict[str, Any]:
+def qc_options(config: Mapping[str, Any], overrides: Mapping[str, float]) -> QcOptions:
     """The QC options of one sample: the config's, with its sheet row's ``qc_*`` overrides.
 
     Parameters
@@ -250,27 +236,15 @@ def qc_options(config: Mapping[str, Any], overrides: Mapping[str, float]) -> dic
         The workflow's validated config.
     overrides
         The sample's QC limits from the sheet
-        (:func:`scingest.discovery.sample_qc_overrides`).
+        (:func:`scingest.sheet.sample_qc_overrides`).
 
     Returns
     -------
-    The QC keyword arguments of :func:`scingest.sample.build_sample`: ``organism``,
-    ``gene_set_regex`` (mt, ribo, hb), ``percent_top``, ``outlier_limits`` (the
-    ``QC_OVERRIDE_COLUMNS`` without their ``qc_`` prefix) and ``doublets``.
+    The options (:meth:`~scingest.options.QcOptions.params` gives the rule's params).
     """
-    limits = {key: config[key] for key in QC_OVERRIDE_COLUMNS}
-    limits.update(overrides)
-    return {
-        "organism": config["organism"],
-        "gene_set_regex": {
-            "mt": config["mito_regex"],
-            "ribo": config["ribo_regex"],
-            "hb": config["hb_regex"],
-        },
-        "percent_top": list(config["percent_top"]),
-        "outlier_limits": {k.removeprefix("qc_"): v for k, v in limits.items()},
-        "doublets": config["doublets"],
-    }
+    return QcOptions(**{key: config[key] for key in QcOptions.names(config=True)}).replace(
+        **overrides
+    )
 
 
 #: The package each collection store needs (the ``collection`` extra), by config value.

@@ -20,15 +20,16 @@ from .checkpoint import (
     read_qc_samples,
 )
 from .files import atomic_path
-from .qc import OUTLIER_METRICS
+from .qc import QC_METRICS
 
-#: Limits reported in the summary: column name -> (outlier flag, 0 lower / 1 upper).
+#: Limits reported in the summary: column name -> (outlier flag, 0 lower / 1 upper), of the
+#: criteria of :data:`scingest.qc.QC_METRICS` that name their limit columns.
 LIMIT_COLUMNS = {
-    "limit_total_counts_low": ("outlier_counts", 0),
-    "limit_total_counts_high": ("outlier_counts", 1),
-    "limit_genes_low": ("outlier_genes", 0),
-    "limit_genes_high": ("outlier_genes", 1),
-    "limit_pct_mt_high": ("outlier_mt", 1),
+    f"limit_{m.limit}_{name}": (m.flag, side)
+    for m in QC_METRICS
+    if m.limit is not None
+    for name, side in (("low", 0), ("high", 1))
+    if side == 1 or m.side == "both"
 }
 #: Only with ``doublets: scrublet``: the doublet-score threshold scrublet chose.
 DOUBLET_LIMIT_COLUMN = "limit_doublet_score"
@@ -83,7 +84,6 @@ def sample_row(
     (``barcodes: all``) the medians and flag counts are those of the called cells.
     """
     calls = calls or {}
-    mt_measured = not np.isnan(thresholds.get("outlier_mt", [0.0, 0.0])).all()
     n_rows = len(obs)
     if IS_CELL in obs.columns:
         obs = obs[obs[IS_CELL].to_numpy(dtype=bool)]
@@ -95,12 +95,13 @@ def sample_row(
         "cells": n_rows,
         "genes": len(var),
         "genes_detected": int((var[N_CELLS] > 0).sum()),
-        "median_total_counts": _median(obs["total_counts"]),
-        "median_genes_by_counts": _median(obs["n_genes_by_counts"]),
-        "median_pct_counts_mt": _median(obs["pct_counts_mt"]) if mt_measured else np.nan,
     }
-    for flag in OUTLIER_METRICS:
-        row[f"cells_{flag}"] = int(obs[flag].sum())
+    for m in QC_METRICS:
+        if m.median is not None:  # a metric that needs a gene set is measured with one
+            measured = m.gene_set is None or not np.isnan(thresholds.get(m.flag, [0.0])).all()
+            row[m.median] = _median(obs[m.metric]) if measured else np.nan
+    for m in QC_METRICS:
+        row[f"cells_{m.flag}"] = int(obs[m.flag].sum())
     if PREDICTED_DOUBLET in obs.columns:
         row["cells_doublet"] = int(obs[PREDICTED_DOUBLET].sum())
     row["cells_flagged"] = int((~obs[QC_PASS]).sum())

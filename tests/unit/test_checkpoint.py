@@ -26,10 +26,10 @@ from scingest.checkpoint import (
     read_tables,
     sparse_obsm_keys,
 )
-from scingest.discovery import is_reserved_column
 from scingest.errors import ScingestError
-from scingest.qc import OUTLIER_METRICS, QC_VARS
+from scingest.qc import OUTLIER_FLAGS, QC_VARS
 from scingest.sample import build_sample, write_h5ad
+from scingest.sheet import is_reserved_column
 from scingest.synthetic import synthetic_counts, write_dense
 
 
@@ -68,7 +68,7 @@ def test_reserved_names_derive_from_the_qc_metric_templates():
             assert is_reserved_obs(name), name
     assert pct_top_column(20) == "pct_counts_in_top_20_genes"
     assert is_reserved_obs(pct_top_column(7))
-    assert all(is_reserved_obs(flag) for flag in OUTLIER_METRICS)
+    assert all(is_reserved_obs(flag) for flag in OUTLIER_FLAGS)
     assert {"sample", "barcode", "total_counts"} <= RESERVED_OBS_COLUMNS
     # a templated name is reserved only in the shape the template gives
     for free in ("n_genes", "donor_total", "mt", "counts_total", "outlier_", "total_counts-x"):
@@ -83,8 +83,8 @@ def test_the_sheet_may_still_override_qc_settings():
 def test_read_qc_obs_gives_flags_and_limits(checkpoint):
     obs, limits = read_qc_obs(checkpoint)
     assert obs["qc_pass"].dtype == bool and len(obs) == 120
-    assert set(limits) == {*OUTLIER_METRICS, "doublet"}
-    for flag in OUTLIER_METRICS:
+    assert set(limits) == {*OUTLIER_FLAGS, "doublet"}
+    for flag in OUTLIER_FLAGS:
         lower, upper = limits[flag]
         assert isinstance(lower, float) and lower <= upper
     lower, upper = limits["outlier_counts"]

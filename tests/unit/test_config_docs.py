@@ -7,8 +7,8 @@ import re
 import yaml
 
 from conftest import REPO
-from scingest.discovery import SHEET_SCHEMA_PATH
 from scingest.formats import FORMATS
+from scingest.sheet import SHEET_SCHEMA_PATH
 
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())

@@ -272,6 +272,6 @@ def test_importing_the_readers_leaves_anndata_to_the_first_read(tmp_path):
         "assert 'anndata' not in sys.modules and 'pandas' not in sys.modules, 'imported early'; "
         f"a = r.read_counts({str(path)!r}, orientation='genes_x_cells'); "
         "assert type(a).__module__.startswith('anndata'); "
-        "assert r.read_mtx.__module__ == 'scingest.readers.mtx'"
+        "assert r.read_mtx.__module__ == 'scingest.formats.mtx'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

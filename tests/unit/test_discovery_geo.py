@@ -24,8 +24,9 @@ from helpers.layouts import (
     write_kb,
     write_starsolo,
 )
-from scingest.discovery import DEFAULT_PATTERN, discover_samples, read_sample_sheet
+from scingest.discovery import DEFAULT_PATTERN, discover_samples
 from scingest.errors import ScingestError
+from scingest.sheet import read_sample_sheet
 
 
 def touch(folder: Path, *names: str) -> None:

@@ -20,8 +20,8 @@ import pytest
 
 import scingest
 from conftest import REPO
-from scingest.discovery import SHEET_SCHEMA_PATH
 from scingest.sample import build_sample, write_h5ad
+from scingest.sheet import SHEET_SCHEMA_PATH
 
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 

@@ -10,18 +10,12 @@ import scipy.sparse as sp
 
 from conftest import REPO
 from scingest.checkpoint import read_qc_samples
-from scingest.discovery import (
-    SHEET_SCHEMA_PATH,
-    read_sample_sheet,
-    sample_metadata,
-    sample_qc_overrides,
-)
 from scingest.errors import ScingestError
 from scingest.filtering import filter_merged
 from scingest.merge import merge_checkpoints
 from scingest.plots import plot_overview, plot_sample_checkpoint
 from scingest.qc import (
-    OUTLIER_METRICS,
+    OUTLIER_FLAGS,
     compute_qc_metrics,
     flag_genes,
     flag_outliers,
@@ -29,6 +23,12 @@ from scingest.qc import (
     mad_limits,
 )
 from scingest.sample import build_sample, write_h5ad
+from scingest.sheet import (
+    SHEET_SCHEMA_PATH,
+    read_sample_sheet,
+    sample_metadata,
+    sample_qc_overrides,
+)
 from scingest.summary import MULTIQC_HEADER, write_qc_summary
 from scingest.synthetic import synthetic_counts, write_dense
 
@@ -70,8 +70,8 @@ def test_planted_outliers_are_flagged_and_no_cell_is_removed():
     assert obs.iloc[planted_cells["huge"]]["outlier_counts"].all()
     normal = np.setdiff1d(np.arange(400), np.concatenate(list(planted_cells.values())))
     assert obs.iloc[normal]["qc_pass"].mean() > 0.9
-    assert (obs["qc_pass"] == ~obs[list(OUTLIER_METRICS)].any(axis=1)).all()
-    for flag in OUTLIER_METRICS:
+    assert (obs["qc_pass"] == ~obs[list(OUTLIER_FLAGS)].any(axis=1)).all()
+    for flag in OUTLIER_FLAGS:
         assert obs[flag].dtype == bool
     lower, upper = limits["outlier_counts"]
     counts = obs["total_counts"]
@@ -155,7 +155,7 @@ def _write_sample(tmp_path, name, seed, **kwargs):
 def checkpoints(tmp_path):
     return {
         "Ctrl1": _write_sample(tmp_path, "Ctrl1", 1),
-        "Pre1": _write_sample(tmp_path, "Pre1", 2, outlier_limits={"max_pct_mt": 4.0, "nmads": 3}),
+        "Pre1": _write_sample(tmp_path, "Pre1", 2, qc_max_pct_mt=4.0, qc_nmads=3),
         "Pre2": _write_sample(tmp_path, "Pre2", 3),
     }
 
@@ -163,7 +163,7 @@ def checkpoints(tmp_path):
 def test_checkpoint_keeps_every_cell_with_flags_and_limits(checkpoints):
     ckpt = ad.read_h5ad(checkpoints["Pre1"])
     assert ckpt.n_obs == 80
-    assert {"qc_pass", *OUTLIER_METRICS} <= set(ckpt.obs.columns)
+    assert {"qc_pass", *OUTLIER_FLAGS} <= set(ckpt.obs.columns)
     thresholds = ckpt.uns["scingest"]["qc_thresholds"]
     assert thresholds["outlier_mt"][1] <= 4.0
     assert ckpt.uns["scingest"]["params"]["outlier_limits"]["max_pct_mt"] == 4.0
@@ -181,7 +181,7 @@ def test_summary_equals_the_checkpoints(checkpoints, tmp_path):
         assert row["median_pct_counts_mt"] == pytest.approx(
             np.median(a.obs["pct_counts_mt"]), rel=1e-3
         )
-        for flag in OUTLIER_METRICS:
+        for flag in OUTLIER_FLAGS:
             assert row[f"cells_{flag}"] == a.obs[flag].sum()
         assert row["cells_pass"] == a.obs["qc_pass"].sum()
         assert row["cells_flagged"] + row["cells_pass"] == a.n_obs
@@ -255,7 +255,7 @@ def test_sheet_qc_columns_are_overrides_not_metadata(tmp_path):
 def test_sheet_schema_and_docs_name_every_override():
     import yaml
 
-    from scingest.discovery import QC_OVERRIDE_COLUMNS
+    from scingest.options import QC_OVERRIDE_COLUMNS
 
     schema = yaml.safe_load(SHEET_SCHEMA_PATH.read_text())
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
@@ -287,3 +287,70 @@ def test_plots_say_not_measured_without_mito_genes(tmp_path, monkeypatch):
     assert any("not measured" in t for t in texts[0])  # the per-sample figure
     assert any("not measured" in t for t in texts[1])  # the overview violins
     assert any("grey: not measured" in t for t in texts[2])  # counts vs genes' colour bar
+
+
+def test_a_criterion_added_to_the_table_is_flagged_summarised_and_drawn(tmp_path):
+    """Adding a QC criterion is one entry of qc.QC_METRICS (with its limits in QcOptions):
+    one on % ribosomal counts, with the existing qc_nmads, and no other change. Its flags
+    are those of the documented rule (median + n x MAD, unscaled, over the cells with
+    counts), derived here naively; the summary and both figures take it up."""
+    genes, cells, counts = synthetic_counts(120, 80, seed=5, median_counts=800)
+    path = write_dense(tmp_path / "S1.csv.gz", genes, cells, counts)
+    code = f"""
+import json
+import numpy as np
+import pandas as pd
+import scingest.qc as qc
+
+ribo = qc.QcMetric("outlier_ribo", "pct_counts_ribo", "% counts ribosomal", log=False,
+                   side="upper", nmads="nmads", gene_set="ribo",
+                   median="median_pct_counts_ribo", limit="pct_ribo")
+qc.QC_METRICS = (*qc.QC_METRICS, ribo)  # the table's source, as a new entry would read
+qc.OUTLIER_FLAGS = (*qc.OUTLIER_FLAGS, ribo.flag)  # derived from it at import
+from scingest.plots import plot_overview, plot_sample_checkpoint
+from scingest.sample import build_sample, write_h5ad
+from scingest.summary import write_qc_summary
+
+adata = build_sample({str(path)!r}, sample="S1", qc_nmads=2)
+write_h5ad(adata, {str(tmp_path / "S1.h5ad")!r})
+plot_sample_checkpoint("S1", {str(tmp_path / "S1.h5ad")!r}, {str(tmp_path / "S1.png")!r})
+out = {{k: str({str(tmp_path)!r} + "/" + k + ".png") for k in
+       ("violins", "counts_vs_genes", "barcode_rank", "cells")}}
+plot_overview({{"S1": {str(tmp_path / "S1.h5ad")!r}}}, **out)
+table = write_qc_summary({{"S1": {str(tmp_path / "S1.h5ad")!r}}}, {str(tmp_path / "qc.tsv")!r})
+obs = adata.obs
+print(json.dumps({{
+    "pct": obs["pct_counts_ribo"].tolist(),
+    "flag": obs["outlier_ribo"].tolist(),
+    "pass": obs["qc_pass"].tolist(),
+    "other": obs[[f for f in qc.OUTLIER_FLAGS if f != "outlier_ribo"]].any(axis=1).tolist(),
+    "limit": adata.uns["scingest"]["qc_thresholds"]["outlier_ribo"],
+    "summary": table.iloc[0][["cells_outlier_ribo", "limit_pct_ribo_high",
+                              "median_pct_counts_ribo"]].tolist(),
+}}, default=float))
+"""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO / "scripts", capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.splitlines()[-1])
+    pct = np.array(got["pct"], dtype=float)
+    counted = pct[np.isfinite(pct)]
+    median = np.median(counted)
+    upper = median + 2 * np.median(np.abs(counted - median))
+    assert got["limit"][0] == -np.inf and got["limit"][1] == pytest.approx(upper)
+    flagged = np.array(got["flag"])
+    assert flagged.any() and not flagged.all()
+    assert (flagged == (np.nan_to_num(pct) > upper)).all()
+    assert (np.array(got["pass"]) == ~(flagged | np.array(got["other"]))).all()
+    assert got["summary"] == [
+        int(flagged.sum()),
+        pytest.approx(upper),
+        pytest.approx(np.median(counted)),
+    ]
+    for name in ("S1", "violins"):
+        assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"

@@ -24,8 +24,7 @@ from helpers.layouts import write_alevin_fry
 from helpers.tools import TOOLS, gzipped_copy, truth_cells, truth_counts
 from scingest.cells import call_cells
 from scingest.errors import ScingestError
-from scingest.formats import detect_format, input_files
-from scingest.layouts import raw_input
+from scingest.formats import detect_format, input_files, raw_input
 from scingest.plots import plot_barcode_rank
 from scingest.readers import read_counts
 

@@ -29,11 +29,12 @@ from helpers.formats import (
     write_plain_mtx,
 )
 from helpers.layouts import LAYOUT_WRITERS
-from scingest.discovery import discover_samples, read_sample_sheet
+from scingest.discovery import discover_samples
 from scingest.errors import ScingestError
 from scingest.formats import FORMATS, detect_format, input_files
 from scingest.readers import read_counts
 from scingest.sample import build_sample
+from scingest.sheet import read_sample_sheet
 
 CELLS = make_cells(seed=3)
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from helpers.formats import make_cells, write_10x_h5, write_csv, write_h5ad
+from helpers.formats import make_cells, write_10x, write_10x_h5, write_csv, write_h5ad
 from helpers.layouts import (
     write_alevin_fry,
     write_cellranger_count,
@@ -25,6 +25,7 @@ from helpers.layouts import (
 from scingest.discovery import discover_samples
 from scingest.errors import ScingestError
 from scingest.formats import detect_format, input_files
+from scingest.options import ReaderOptions
 from scingest.readers import read_counts
 
 
@@ -131,6 +132,22 @@ def test_cellranger_count_mtx_only_and_spaceranger(tmp_path):
     assert input_files(visium, "cellranger_count") == [
         visium / "outs" / "filtered_feature_bc_matrix.h5"
     ]
+
+
+def test_cellranger2_run_folder_reads_the_genome_asked_for(tmp_path):
+    """A CellRanger 2 run's filtered_gene_bc_matrices/ holds one folder per genome."""
+    human, mouse = make_cells(seed=10), make_cells(seed=11)
+    matrices = tmp_path / "run" / "outs" / "filtered_gene_bc_matrices"
+    write_10x(matrices / "hg19", human, version=2)
+    write_10x(matrices / "mm10", mouse, version=2)
+    run = tmp_path / "run"
+    assert detect_format(run) == "cellranger_count"
+    _check(read_counts(run, genome="mm10"), mouse)
+    assert input_files(run, "cellranger_count", ReaderOptions(genome="hg19"))[0].parent.name == (
+        "hg19"
+    )
+    with pytest.raises(ScingestError, match=r"several genome subfolders \(hg19, mm10\)"):
+        read_counts(run)
 
 
 def test_probe_h5_sums_probes_to_genes_of_the_called_cells(tmp_path, caplog):

@@ -71,10 +71,10 @@ def test_organisms_and_regex_overrides(sample_file):
     path = sample_file[0]
     mouse = build_sample(path, sample="S", organism="mouse")
     assert mouse.var["mt"].sum() == 0
-    custom = build_sample(path, sample="S", gene_set_regex={"mt": "^(MT|mt)-", "hb": None})
+    custom = build_sample(path, sample="S", mito_regex="^(MT|mt)-", hb_regex=None)
     assert custom.var["mt"].sum() == 13 and custom.var["hb"].sum() == 6
     with pytest.raises(ScingestError, match="not a valid regex"):
-        build_sample(path, sample="S", gene_set_regex={"mt": "("})
+        build_sample(path, sample="S", mito_regex="(")
     with pytest.raises(ScingestError, match="clash with columns the workflow writes"):
         build_sample(path, sample="S", metadata={"barcode": "x"})
 

@@ -128,23 +128,24 @@ def test_check_config_fills_defaults_and_names_the_first_problem():
 
 
 def test_options_of_a_sample_are_the_configs_with_its_rows_overrides():
-    from scingest.discovery import QC_OVERRIDE_COLUMNS
-    from scingest.settings import READER_KEYS, qc_options, reader_options
+    from scingest.options import QC_OVERRIDE_COLUMNS, ReaderOptions
+    from scingest.settings import qc_options, reader_options
 
     reader = reader_options(DEFAULTS, {"orientation": "cells_x_genes", "genome": "GRCh38"})
-    assert set(reader) == set(READER_KEYS)
+    reader = reader.params()
+    assert set(reader) == set(ReaderOptions.names(config=True))
     assert reader["orientation"] == "cells_x_genes" and reader["genome"] == "GRCh38"
     assert reader["dtype"] == DEFAULTS["dtype"]
     qc = qc_options(DEFAULTS, {"qc_nmads": 3.5})
-    limits = qc["outlier_limits"]
+    limits = qc.outlier_limits()
     assert set(limits) == {c.removeprefix("qc_") for c in QC_OVERRIDE_COLUMNS}
     assert limits["nmads"] == 3.5 and limits["nmads_mt"] == DEFAULTS["qc_nmads_mt"]
-    assert qc["gene_set_regex"] == {
+    assert qc.gene_set_regex() == {
         "mt": DEFAULTS["mito_regex"],
         "ribo": DEFAULTS["ribo_regex"],
         "hb": DEFAULTS["hb_regex"],
     }
-    assert qc["percent_top"] == list(DEFAULTS["percent_top"])
+    assert list(qc.percent_top) == list(DEFAULTS["percent_top"])
 
 
 # --- the collection's packages (collection_problem) ------------------------------------------

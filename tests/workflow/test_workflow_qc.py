@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import make_geo_folder, planned_jobs, run_workflow
-from scingest.qc import OUTLIER_METRICS
+from scingest.qc import OUTLIER_FLAGS
 
 SAMPLES = [
     ("GSM5320459", "Ctrl1", 60, 11),
@@ -39,7 +39,7 @@ def test_flags_summary_plots_report_and_filtered_merge(project):
 
     merged = ad.read_h5ad(results / "merged.h5ad")
     assert merged.n_obs == sum(len(c) for _, c, _ in contents.values()), "no cell is lost"
-    assert {"qc_pass", *OUTLIER_METRICS} <= set(merged.obs.columns)
+    assert {"qc_pass", *OUTLIER_FLAGS} <= set(merged.obs.columns)
     assert "qc_max_pct_mt" not in merged.obs.columns
 
     # the override reached Post2 only: its mito limit is 1%, the others' is 8% or less
@@ -47,7 +47,7 @@ def test_flags_summary_plots_report_and_filtered_merge(project):
     for sample in contents:
         ckpt = ad.read_h5ad(results / "samples" / f"{sample}.h5ad")
         limits[sample] = ckpt.uns["scingest"]["qc_thresholds"]["outlier_mt"][1]
-        assert (ckpt.obs["qc_pass"] == ~ckpt.obs[list(OUTLIER_METRICS)].any(axis=1)).all()
+        assert (ckpt.obs["qc_pass"] == ~ckpt.obs[list(OUTLIER_FLAGS)].any(axis=1)).all()
     assert limits["Post2"] == 1.0 and limits["Ctrl1"] > 1.0 and limits["Pre1"] > 1.0
     post2 = merged.obs[merged.obs["sample"] == "Post2"]
     assert post2["outlier_mt"].all(), "5% mito is above Post2's 1% limit"
@@ -57,7 +57,7 @@ def test_flags_summary_plots_report_and_filtered_merge(project):
         row = summary.loc[sample]
         assert row["cells"] == len(obs)
         assert row["cells_pass"] == obs["qc_pass"].sum()
-        for flag in OUTLIER_METRICS:
+        for flag in OUTLIER_FLAGS:
             assert row[f"cells_{flag}"] == obs[flag].sum()
         assert row["median_total_counts"] == pytest.approx(obs["total_counts"].median(), 1e-3)
     assert summary.loc["Post2", "limit_pct_mt_high"] == 1.0

@@ -10,7 +10,7 @@ import yaml
 
 from conftest import REPO, run_workflow
 from helpers.qc import doublet_counts, nuclei_counts
-from scingest.qc import MIN_LIMIT_PCT_MT, OUTLIER_METRICS
+from scingest.qc import MIN_LIMIT_PCT_MT, OUTLIER_FLAGS
 from scingest.synthetic import write_dense
 
 
@@ -64,7 +64,7 @@ def test_doublets_scrublet_flags_without_removing(tmp_path):
     assert merged.n_obs == 900, "doublets are flagged, never removed"
     obs = merged.obs
     assert {"doublet_score", "predicted_doublet"} <= set(obs.columns)
-    outliers = obs[list(OUTLIER_METRICS)].any(axis=1)
+    outliers = obs[list(OUTLIER_FLAGS)].any(axis=1)
     assert (obs["qc_pass"] == ~(outliers | obs["predicted_doublet"].astype(bool))).all()
     mix1 = obs[obs["sample"] == "Mix1"]
     called = mix1["predicted_doublet"].to_numpy(dtype=bool)

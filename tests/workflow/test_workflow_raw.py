@@ -12,7 +12,7 @@ import pandas as pd
 
 from conftest import run_workflow
 from helpers.tools import TOOLS, gzipped_copy, truth_cells
-from scingest.qc import OUTLIER_METRICS
+from scingest.qc import OUTLIER_FLAGS
 
 SOLO = TOOLS / "starsolo" / "Solo.out"
 
@@ -71,7 +71,7 @@ def test_raw_matrices_give_cells_by_default_and_every_barcode_flagged_with_all(t
         # limits over the called cells only: those of the same cells without background
         limits = adata.uns["scingest"]["qc_thresholds"]
         alone = ckpt[like].uns["scingest"]["qc_thresholds"]
-        for flag in OUTLIER_METRICS:
+        for flag in OUTLIER_FLAGS:
             np.testing.assert_allclose(limits[flag], alone[flag], err_msg=f"{sample} {flag}")
         mine = obs[obs["is_cell"]].set_index("barcode")
         theirs = ckpt[like].obs.set_index("barcode").loc[mine.index]

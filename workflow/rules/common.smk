@@ -1,6 +1,7 @@
 # Helpers of the workflow: config validation, the sample sheet, input functions, targets.
-# The library does the work: scingest.discovery (the sheet), scingest.settings (config to
-# reader and QC options), scingest.resources (every rule's memory, runtime and threads).
+# The library does the work: scingest.sheet and scingest.discovery (the sample sheet, read
+# or discovered), scingest.settings (config to reader and QC options), scingest.formats (a
+# sample's input files), scingest.resources (every rule's memory, runtime and threads).
 import re
 import sys
 import threading
@@ -13,7 +14,7 @@ from snakemake.settings.types import DeploymentMethod
 #: The repository root, wherever snakemake runs from (also when used as a module).
 REPO = Path(workflow.current_basedir).parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
-from scingest import discovery, resources, settings  # noqa: E402
+from scingest import discovery, resources, settings, sheet  # noqa: E402
 from scingest.errors import ScingestError  # noqa: E402
 from scingest.formats import input_files  # noqa: E402
 
@@ -36,7 +37,7 @@ def load_sheet():
     """The validated sample sheet: from `samples` if set, else discovered in input_dir."""
     try:
         if config["samples"]:
-            return discovery.read_sample_sheet(config["samples"])
+            return sheet.read_sample_sheet(config["samples"])
         # an archive (GEO's GSE..._RAW.tar) is unpacked once into results/input, before
         # any job runs; its files keep their times, so reruns follow what changed
         return discovery.discover_samples(
@@ -51,7 +52,7 @@ def load_sheet():
 
 SHEET = load_sheet()
 SAMPLES = SHEET["sample"].tolist()
-_stale = discovery.stale_checkpoints_warning("results", SAMPLES)
+_stale = sheet.stale_checkpoints_warning("results", SAMPLES)
 if _stale:
     logger.warning(f"scingest: {_stale}")
 
@@ -94,11 +95,11 @@ def sample_files(sample):
     """Every file of a sample's input (scingest.formats.input_files): a change to any of
     them reruns the sample, and its job's memory and the merge's threads follow them."""
     row = SHEET.loc[SHEET["sample"] == sample].iloc[0]
-    genome = discovery.sample_reader_overrides(SHEET, sample).get(
-        "genome", config["genome"]
+    reader = settings.reader_options(
+        config, sheet.sample_reader_overrides(SHEET, sample)
     )
     try:
-        return input_files(row["path"], row["format"], genome=genome)
+        return input_files(row["path"], row["format"], reader)
     except ScingestError as err:
         raise WorkflowError(f"scingest: sample {sample}: {err}") from None
 
@@ -111,19 +112,21 @@ def get_sample_parts(wildcards):
 
 
 def get_sample_metadata(wildcards):
-    return discovery.sample_metadata(SHEET, wildcards.sample)
+    return sheet.sample_metadata(SHEET, wildcards.sample)
 
 
 def get_reader_params(wildcards):
-    """Reader options of one sample: config values, with its sheet row's overrides."""
-    overrides = discovery.sample_reader_overrides(SHEET, wildcards.sample)
-    return settings.reader_options(config, overrides)
+    """Reader options of one sample: config values, with its sheet row's overrides (as a
+    dict: Snakemake compares params by value, so a changed option reruns the sample)."""
+    overrides = sheet.sample_reader_overrides(SHEET, wildcards.sample)
+    return settings.reader_options(config, overrides).params()
 
 
 def get_qc_params(wildcards):
-    """QC parameters of one sample: config values, with its sheet row's qc_* overrides."""
-    overrides = discovery.sample_qc_overrides(SHEET, wildcards.sample)
-    return settings.qc_options(config, overrides)
+    """QC options of one sample: config values, with its sheet row's qc_* overrides (as a
+    dict, as get_reader_params)."""
+    overrides = sheet.sample_qc_overrides(SHEET, wildcards.sample)
+    return settings.qc_options(config, overrides).params()
 
 
 def get_merge_threads(wildcards):

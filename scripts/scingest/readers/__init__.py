@@ -1,11 +1,17 @@
 """Readers: any supported count file -> AnnData with CSR counts, cells x genes.
 
-:func:`read_counts` is the one entry point: it checks every option once, picks a reader by
-``format`` (or detects the format from the path) and returns raw counts with barcodes as
-``obs_names`` and gene names as ``var_names``. Every reader (:mod:`.dense`, :mod:`.mtx`,
-:mod:`.h5`, :mod:`.h5ad`, :mod:`.zarr`, :mod:`.loom`, :mod:`.layouts`) returns the same
-intermediate, :class:`~scingest.readers._features.RawCounts`, and
+:func:`read_counts` is the one entry point: it checks every option once
+(:class:`~scingest.options.ReaderOptions`), reads with the reader of ``format`` (or of the
+format detected from the path; :func:`scingest.formats.read_raw`) and returns raw counts
+with barcodes as ``obs_names`` and gene names as ``var_names``. Every format's reader
+(:mod:`scingest.formats`) returns the same intermediate,
+:class:`~scingest.readers._features.RawCounts`; here the cells of a raw matrix are called
+(:func:`~scingest.readers._features.keep_called_cells`) and
 :func:`~scingest.readers._features.assemble` makes the AnnData of all of them.
+
+This package also holds the reading machinery several formats share: the dense text parser
+(:mod:`.dense`, :mod:`._fastdense`), the Matrix Market helpers (:mod:`.matrix_market`),
+the orientation rules (:mod:`._orientation`) and :mod:`._features`.
 """
 
 from __future__ import annotations
@@ -14,23 +20,20 @@ import importlib
 import logging
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-
-import scipy.sparse as sp
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ScingestError
-from ..files import check_not_empty
-from ..formats import FORMATS, TENX_COMPANION, detect_format, input_files
-from ..layouts import LAYOUT_FORMATS, raw_input
-from ._features import (
-    BARCODES_MODES,
-    BarcodesMode,
+from ..formats import FORMATS, detect_format, input_files, read_raw
+from ..options import (
+    Barcodes,
+    Dtype,
+    LoomLayers,
+    Orientation,
     OtherFeatures,
+    ReaderOptions,
     VarNames,
-    assemble,
-    keep_called_cells,
 )
-from ._orientation import Orientation, check_orientation
+from ._features import assemble, keep_called_cells
 from .dense import read_dense
 
 if TYPE_CHECKING:
@@ -41,11 +44,11 @@ if TYPE_CHECKING:
 # reader): a dense matrix is parsed while anndata loads in the background (see
 # scingest.readers.dense), and the rest load when first used.
 _LAZY = {
-    "read_h5ad_counts": ".h5ad",
-    "read_mtx": ".mtx",
-    "read_tenx_h5": ".h5",
-    "read_tenx_mtx": ".mtx",
-    "read_tenx_triplet": ".mtx",
+    "read_h5ad_counts": "scingest.formats.h5ad",
+    "read_mtx": "scingest.formats.mtx",
+    "read_tenx_h5": "scingest.formats.h5",
+    "read_tenx_mtx": "scingest.formats.tenx",
+    "read_tenx_triplet": "scingest.formats.tenx",
 }
 
 logger = logging.getLogger(__name__)
@@ -67,7 +70,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -76,7 +79,7 @@ def read_counts(
     format: str | None = None,
     *,
     orientation: Orientation = "auto",
-    dtype: Literal["float32", "int32"] = "float32",
+    dtype: Dtype = "float32",
     allow_non_integer: bool = False,
     make_unique: bool = True,
     genome: str | None = None,
@@ -84,8 +87,8 @@ def read_counts(
     other_features: OtherFeatures = "drop",
     h5ad_layer: str | None = None,
     threads: int | None = None,
-    loom_layers: Literal["keep", "drop"] = "drop",
-    barcodes: BarcodesMode = "cells",
+    loom_layers: LoomLayers = "drop",
+    barcodes: Barcodes = "cells",
 ) -> ad.AnnData:
     """Read one sample's count matrix.
 
@@ -95,44 +98,10 @@ def read_counts(
         The count file (or folder, for formats that are folders).
     format
         One of :data:`scingest.formats.FORMATS`; ``None`` or ``"auto"`` detects it from the path.
-    orientation
-        For dense text matrices: ``genes_x_cells`` (GEO convention: first column gene names,
-        header barcodes) or ``cells_x_genes``; for ``mtx``, whether its rows are genes or
-        cells. ``auto`` tells from the names (gene symbols or ids on one axis, 10x barcodes
-        on the other), then from the sizes, and raises when it cannot tell; an explicit
-        orientation that the names contradict raises too.
-    dtype
-        dtype of the returned counts. float32 is exact for counts below 2**24.
-    allow_non_integer
-        Accept non-integer counts (logged as a warning) instead of raising.
-    make_unique
-        Make duplicate gene names unique (``name``, ``name-1``, ...), logging how many.
-    genome
-        For ``10x_h5`` and ``10x_mtx``: the genome to read when the input has several
-        (an error lists them when this is None).
-    var_names
-        ``gene_symbols``: symbols as ``var_names`` and ids in ``var["gene_ids"]``;
-        ``gene_ids``: ids as ``var_names`` and symbols in ``var["gene_symbols"]``.
-    other_features
-        Features that are not Gene Expression (Antibody Capture, CRISPR Guide Capture,
-        Custom): ``drop`` leaves them out (counted in the log); ``obsm`` keeps each type as
-        a CSR matrix in ``obsm["<type>_counts"]`` (``protein_counts`` for antibodies) with
-        its feature names in ``uns["feature_names"]``.
-    h5ad_layer
-        For ``h5ad`` and ``zarr``: the layer holding raw counts; None reads ``X``.
-    threads
-        CPUs the read may keep busy (the dense text reader's helper threads); ``1``: the
-        calling thread only; ``None``: as many helpers as help.
-    loom_layers
-        For ``loom``: ``keep`` keeps its other layers (velocyto's ``spliced``,
-        ``unspliced``, ``ambiguous``) in ``layers``; ``drop`` (default) leaves them out.
-    barcodes
-        For a raw matrix (every barcode seen: :func:`scingest.readers._features.keep_called_cells`
-        says how one is told): ``cells`` keeps its called cells (the tool's own calls where
-        the files carry them, else CellRanger's ordmag + EmptyDrops,
-        :func:`scingest.cells.call_cells`); ``all`` keeps every barcode with counts, with
-        ``uns["cell_calls"]["is_cell"]`` saying which are cells; ``as_cells`` takes every
-        barcode as a cell.
+    orientation, dtype, allow_non_integer, make_unique, genome, var_names, other_features
+        The fields of :class:`scingest.options.ReaderOptions`, which says what each does.
+    h5ad_layer, threads, loom_layers, barcodes
+        The fields of :class:`scingest.options.ReaderOptions`, which says what each does.
 
     Returns
     -------
@@ -143,55 +112,13 @@ def read_counts(
     decided about the barcodes (:class:`~scingest.readers._features.CellSelection`'s info,
     and ``is_cell`` with ``barcodes="all"``).
     """
+    # the keywords above are ReaderOptions' fields (tests/unit/test_options.py checks it)
+    options = ReaderOptions(**{k: v for k, v in locals().items() if k in ReaderOptions.names()})
     if format in (None, "auto"):
         format = detect_format(path)
-    _check_options(
-        format,
-        path=path,
-        orientation=orientation,
-        dtype=dtype,
-        allow_non_integer=allow_non_integer,
-        var_names=var_names,
-        other_features=other_features,
-        loom_layers=loom_layers,
-        barcodes=barcodes,
-    )
-    check_not_empty(input_files(path, format, genome=genome))
-    counts = {"dtype": dtype, "allow_non_integer": allow_non_integer}
-    layers: dict[str, sp.csr_matrix] = {}
-    if format in ("csv", "tsv"):
-        _refuse_tenx_companion(path)
-        sep = "," if format == "csv" else "\t"
-        raw = read_dense(path, sep=sep, orientation=orientation, threads=threads, **counts)
-    elif format in LAYOUT_FORMATS:
-        from .layouts import read_layout
-
-        raw, layers = read_layout(
-            path, format, genome=genome, h5ad_layer=h5ad_layer, loom_layers=loom_layers, **counts
-        )
-    elif format == "10x_mtx":
-        from .mtx import read_tenx_mtx
-
-        raw = read_tenx_mtx(path, genome=genome, **counts)
-    elif format == "10x_triplet":
-        from .mtx import read_tenx_triplet
-
-        raw = read_tenx_triplet(path, **counts)
-    elif format == "mtx":
-        from .mtx import read_mtx
-
-        raw = read_mtx(path, orientation=orientation, **counts)
-    elif format == "10x_h5":
-        from .h5 import read_tenx_h5
-
-        raw = read_tenx_h5(path, genome=genome, **counts)
-    elif format == "h5ad":
-        from .h5ad import read_h5ad_counts
-
-        raw = read_h5ad_counts(path, layer=h5ad_layer, **counts)
-    else:  # pragma: no cover - FORMATS and this dispatch are kept in step
-        raise AssertionError(format)
-    named_raw = raw_input(path, format) if barcodes != "as_cells" else None
+    read = read_raw(path, format, options)
+    raw, layers = read.counts, read.layers
+    named_raw = read.raw if barcodes != "as_cells" else None
     if named_raw is not None and named_raw.sibling is not None and raw.called_cells is None:
         raw.called_cells = sibling_calls(raw.barcodes, named_raw.sibling, path=path)
         raw.calls_source = (
@@ -213,40 +140,6 @@ def read_counts(
     if make_unique:
         make_names_unique(adata, path)
     return adata
-
-
-def _check_options(
-    format: str,
-    *,
-    path: str | PathLike[str],
-    orientation: str,
-    dtype: str,
-    allow_non_integer: bool,
-    var_names: str,
-    other_features: str,
-    loom_layers: str,
-    barcodes: str,
-) -> None:
-    """Check every reader option once, before anything is read (the readers trust them)."""
-    if format not in FORMATS:
-        raise ScingestError(
-            f"unknown format {format!r}: expected one of auto, {', '.join(FORMATS)}", path=path
-        )
-    check_orientation(orientation)
-    if dtype not in ("float32", "int32"):
-        raise ScingestError(f"dtype must be float32 or int32, not {dtype!r}")
-    if allow_non_integer and dtype == "int32":
-        raise ScingestError("allow_non_integer needs dtype float32: int32 cannot hold fractions")
-    if var_names not in ("gene_symbols", "gene_ids"):
-        raise ScingestError(f"var_names must be gene_symbols or gene_ids, not {var_names!r}")
-    if other_features not in ("drop", "obsm"):
-        raise ScingestError(f"other_features must be drop or obsm, not {other_features!r}")
-    if loom_layers not in ("keep", "drop"):
-        raise ScingestError(f"loom_layers must be keep or drop, not {loom_layers!r}")
-    if barcodes not in BARCODES_MODES:
-        raise ScingestError(
-            f"barcodes must be one of {', '.join(BARCODES_MODES)}, not {barcodes!r}"
-        )
 
 
 def sibling_calls(barcodes: np.ndarray, sibling: Path, *, path: str | PathLike[str]) -> np.ndarray:
@@ -346,41 +239,6 @@ def _is_text(path: str | PathLike[str]) -> bool:
 
     name = Path(path).name.lower().removesuffix(".gz")
     return name.endswith((".csv", ".tsv", ".txt", ".tab"))
-
-
-def _refuse_tenx_companion(path: str | PathLike[str]) -> None:
-    """Refuse a 10x barcodes/features/genes file given as a dense matrix, naming what to give."""
-    from pathlib import Path
-
-    path = Path(path)
-    match = TENX_COMPANION.match(path.name)
-    if match is None or not path.is_file():
-        return
-    matrices = [path.parent / f"{match['prefix']}matrix.mtx{gz}" for gz in (".gz", "")]
-    matrix = next((m for m in matrices if m.is_file()), None)
-    if matrix is None:
-        from ..files import open_binary
-
-        try:
-            with open_binary(path) as fh:
-                first = fh.readline(1 << 16).decode("utf-8", errors="replace")
-        except (OSError, EOFError, ScingestError):
-            return
-        if len(first.split("\t")) > 3:
-            return  # many columns: a dense matrix that happens to have this name
-    matrix_name = str(matrix or matrices[0])
-    give = (
-        f"the folder {str(path.parent)!r} (format 10x_mtx)"
-        if not match["prefix"]
-        else f"the matrix file {matrix_name!r} (format 10x_triplet)"
-    )
-    if matrix is not None and not match["prefix"]:
-        give += f" or its matrix file {str(matrix)!r}"
-    raise ScingestError(
-        f"{path.name} is part of a 10x matrix (matrix.mtx, barcodes.tsv, features.tsv or "
-        f"genes.tsv), not a count matrix by itself: give {give} as the sample's path",
-        path=path,
-    )
 
 
 def check_unique_barcodes(adata: ad.AnnData, path: str | PathLike[str]) -> None:

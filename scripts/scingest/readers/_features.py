@@ -13,21 +13,19 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from os import PathLike
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from ..errors import ScingestError
+from ..options import BARCODES_MODES, Barcodes, OtherFeatures, VarNames
 
 if TYPE_CHECKING:
     import anndata as ad
     import pandas as pd
 
 logger = logging.getLogger(__name__)
-
-VarNames = Literal["gene_symbols", "gene_ids"]
-OtherFeatures = Literal["drop", "obsm"]
 
 GENE_EXPRESSION = "Gene Expression"
 #: The ``var`` column naming each gene's genome (several in a "barnyard" reference).
@@ -85,11 +83,6 @@ class RawCounts:
     calls_source: str | None = None
 
 
-#: What ``barcodes`` may be (config ``barcodes``): ``cells`` keeps the called cells of a
-#: raw matrix, ``all`` keeps every barcode with counts, flagged (``is_cell``),
-#: ``as_cells`` takes every barcode of the input as a cell (no detection, no calls).
-BarcodesMode = Literal["cells", "all", "as_cells"]
-BARCODES_MODES = ("cells", "all", "as_cells")
 #: Points of the barcode-rank curve kept in the provenance (log-spaced ranks).
 RANK_CURVE_POINTS = 400
 
@@ -142,7 +135,7 @@ def keep_called_cells(
     raw: RawCounts,
     path: str | PathLike[str],
     *,
-    barcodes: BarcodesMode = "cells",
+    barcodes: Barcodes = "cells",
     raw_reason: str | None = None,
 ) -> tuple[RawCounts, CellSelection]:
     """Reduce a raw matrix to its called cells, or flag them: the one place this is decided.
@@ -166,7 +159,7 @@ def keep_called_cells(
         calls in :attr:`CellSelection.is_cell`; ``as_cells``: keep every barcode as a cell
         (no detection, the file's own calls ignored).
     raw_reason
-        Why the input is raw by its naming (:func:`scingest.layouts.raw_input`), or None.
+        Why the input is raw by its naming (:func:`scingest.formats.raw_input`), or None.
 
     Returns
     -------

@@ -14,15 +14,11 @@ import logging
 import re
 from collections.abc import Sequence
 from os import PathLike
-from typing import Literal, get_args
 
 from ..errors import ScingestError
 
 logger = logging.getLogger(__name__)
 
-Orientation = Literal["auto", "genes_x_cells", "cells_x_genes"]
-#: The values of the ``orientation`` option.
-ORIENTATIONS: tuple[str, ...] = get_args(Orientation)
 
 #: Gene ids of Ensembl (any species: ENSG, ENSMUSG, ENSDARG...), FlyBase, WormBase, TAIR, SGD.
 _GENE_ID = re.compile(
@@ -51,28 +47,6 @@ _SAMPLE = 2000
 #: The size hint: an axis this many times larger than the other, and at least this large,
 #: is taken to be the genes' when no name says anything.
 _SIZE_RATIO, _SIZE_MIN = 5, 2000
-
-
-def check_orientation(orientation: str) -> None:
-    """Raise unless ``orientation`` is one of :data:`ORIENTATIONS`.
-
-    :func:`scingest.readers.read_counts` calls it once, before reading; the readers and
-    :func:`resolve` take the value as checked.
-
-    Parameters
-    ----------
-    orientation
-        The ``orientation`` option.
-
-    Raises
-    ------
-    ScingestError
-        Naming the allowed values.
-    """
-    if orientation not in ORIENTATIONS:
-        raise ScingestError(
-            f"orientation must be one of {', '.join(ORIENTATIONS)}, not {orientation!r}"
-        )
 
 
 def _sample(names: Sequence[str]) -> list[str]:
@@ -193,7 +167,7 @@ def resolve(
     rows, cols
         The names along the matrix's rows and columns.
     orientation
-        The option, checked already (:func:`check_orientation`).
+        The option, checked already (:class:`scingest.options.ReaderOptions`).
     row_label, col_label
         Where the row and column names are, for the messages.
 

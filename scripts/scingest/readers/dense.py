@@ -33,8 +33,9 @@ import scipy.sparse as sp
 
 from ..errors import ScingestError
 from ..files import decompression_errors, open_binary
+from ..options import Orientation
 from ._features import RawCounts, log_non_integer, warn_inexact_float32
-from ._orientation import Orientation, id_hits, resolve
+from ._orientation import id_hits, resolve
 
 try:  # numba is a scanpy dependency; without it every file takes the simple path
     from . import _fastdense

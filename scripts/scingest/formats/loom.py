@@ -1,4 +1,4 @@
-"""loom files (velocyto, older GEO uploads): the main matrix (genes x cells) as counts.
+"""loom files (``loom``: velocyto, older GEO uploads): the main matrix (genes x cells) as counts.
 
 loom is HDF5: ``/matrix`` (genes x cells), ``/row_attrs`` (``Gene``, ``Accession``),
 ``/col_attrs`` (``CellID``) and ``/layers`` (velocyto: ``spliced``, ``unspliced``,
@@ -12,13 +12,17 @@ from __future__ import annotations
 import logging
 from os import PathLike
 from pathlib import Path
-
-import h5py
-import numpy as np
-import scipy.sparse as sp
+from typing import TYPE_CHECKING
 
 from ..errors import ScingestError
-from ._features import RawCounts, check_counts
+from ._format import Fit, Format, reads, store_files
+from .h5 import h5_strings
+
+if TYPE_CHECKING:
+    import h5py
+    import scipy.sparse as sp
+
+    from ..readers._features import RawCounts
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +33,6 @@ _ID_ATTRS = ("Accession", "gene_ids")
 _CELL_ATTRS = ("CellID", "obs_names", "cell_names")
 
 
-def _strings(dataset: h5py.Dataset) -> np.ndarray:
-    values = dataset[()]
-    return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values])
-
-
 def _first(group: h5py.Group, names: tuple[str, ...]) -> str | None:
     return next((n for n in names if n in group), None)
 
@@ -41,6 +40,8 @@ def _first(group: h5py.Group, names: tuple[str, ...]) -> str | None:
 def _sparse(dataset: h5py.Dataset) -> sp.csr_matrix:
     """A dense genes x cells dataset as a sparse cells x genes CSR matrix, read
     :data:`GENES_PER_READ` genes at a time."""
+    import scipy.sparse as sp
+
     slabs = [
         sp.csr_matrix(dataset[start : start + GENES_PER_READ, :])
         for start in range(0, dataset.shape[0], GENES_PER_READ)
@@ -66,7 +67,7 @@ def read_loom(
         ``keep`` also returns the file's other layers (velocyto's ``spliced``,
         ``unspliced``, ``ambiguous``), checked as counts; ``drop`` logs their names.
     dtype, allow_non_integer
-        As for :func:`scingest.readers.read_counts`.
+        As :class:`scingest.options.ReaderOptions`.
 
     Returns
     -------
@@ -78,6 +79,10 @@ def read_loom(
         For a file that is not HDF5 or not a loom layout, no gene names or barcodes, a
         matrix whose shape does not fit them, or values that are not counts.
     """
+    import h5py
+
+    from ..readers._features import RawCounts, check_counts
+
     path = Path(path)
     try:
         fh = h5py.File(path, "r")
@@ -112,15 +117,15 @@ def read_loom(
                 "expected CellID",
                 path=path,
             )
-        ids = _strings(rows[id_key]) if id_key is not None else None
-        symbols = _strings(rows[gene_key]) if gene_key is not None else ids
-        barcodes = _strings(cols[cell_key])
+        ids = h5_strings(rows[id_key]) if id_key is not None else None
+        symbols = h5_strings(rows[gene_key]) if gene_key is not None else ids
+        barcodes = h5_strings(cols[cell_key])
         obs = {}  # the other column attributes, one value per cell (e.g. ClusterName)
         for key in cols:
             values = cols[key]
             if key == cell_key or values.ndim != 1 or len(values) != len(barcodes):
                 continue
-            obs[key] = _strings(values) if values.dtype.kind in "OSU" else values[()]
+            obs[key] = h5_strings(values) if values.dtype.kind in "OSU" else values[()]
         matrix = fh["matrix"]
         if matrix.shape != (len(symbols), len(barcodes)):
             raise ScingestError(
@@ -153,3 +158,20 @@ def read_loom(
             )
     raw = RawCounts(counts=counts, barcodes=barcodes, symbols=symbols, ids=ids, obs=obs)
     return raw, kept
+
+
+def _detect(path: Path) -> Fit:
+    return Fit.FILES if path.is_file() and path.name.lower().endswith(".loom") else Fit.NONE
+
+
+FORMATS = (
+    Format(
+        "loom",
+        "loom file (velocyto, older GEO uploads): genes x cells matrix, row attributes "
+        "Gene/Accession, column attribute CellID",
+        detect=_detect,
+        resolve=store_files,
+        read=reads(read_loom, layers="loom_layers"),
+        options=frozenset({"loom_layers"}),
+    ),
+)

@@ -1,8 +1,8 @@
-"""AnnData zarr stores (a ``.zarr`` folder or a ``.zarr.zip``): counts from X or a layer.
+"""AnnData zarr stores (``zarr``: a ``.zarr`` folder or a ``.zarr.zip``): counts from X or a layer.
 
 Read with ``anndata.read_zarr`` (a zip through zarr's ``ZipStore``); the counts, barcodes
 and gene names, ids and feature types are then taken as for h5ad (one code path:
-:func:`scingest.readers.h5ad.counts_of`).
+:func:`scingest.formats.h5ad.counts_of`).
 """
 
 from __future__ import annotations
@@ -11,10 +11,14 @@ import logging
 import warnings
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ScingestError
-from ._features import RawCounts
+from ._format import Fit, Format, reads, store_files
 from .h5ad import counts_of
+
+if TYPE_CHECKING:
+    from ..readers._features import RawCounts
 
 logger = logging.getLogger(__name__)
 
@@ -27,14 +31,14 @@ def read_zarr_counts(
     allow_non_integer: bool = False,
 ) -> RawCounts:
     """Read the counts of a zarr AnnData store from ``X`` or ``layers[layer]``, as
-    :func:`scingest.readers.h5ad.read_h5ad_counts` reads an h5ad file.
+    :func:`scingest.formats.h5ad.read_h5ad_counts` reads an h5ad file.
 
     Parameters
     ----------
     path
         A ``.zarr`` folder or a ``.zarr.zip`` file.
     layer, dtype, allow_non_integer
-        As for :func:`scingest.readers.h5ad.read_h5ad_counts`.
+        As :func:`scingest.formats.h5ad.read_h5ad_counts`.
 
     Returns
     -------
@@ -43,7 +47,7 @@ def read_zarr_counts(
     Raises
     ------
     ScingestError
-        For a store anndata cannot read, and as :func:`~scingest.readers.h5ad.counts_of`.
+        For a store anndata cannot read, and as :func:`~scingest.formats.h5ad.counts_of`.
     """
     import anndata as ad
     import zarr
@@ -68,3 +72,24 @@ def read_zarr_counts(
         if store is not None:
             store.close()
     return counts_of(adata, path, layer=layer, dtype=dtype, allow_non_integer=allow_non_integer)
+
+
+def _detect(path: Path) -> Fit:
+    name = path.name.lower()
+    if path.is_file():
+        return Fit.FILES if name.endswith(".zarr.zip") else Fit.NONE
+    metadata = (path / ".zattrs").is_file() or (path / "zarr.json").is_file()
+    is_store = path.is_dir() and (name.endswith(".zarr") or (metadata and (path / "obs").is_dir()))
+    return Fit.FILES if is_store else Fit.NONE
+
+
+FORMATS = (
+    Format(
+        "zarr",
+        "AnnData zarr store (.zarr folder or .zarr.zip): counts from X or a named layer",
+        detect=_detect,
+        resolve=store_files,
+        read=reads(read_zarr_counts, layer="h5ad_layer"),
+        options=frozenset({"h5ad_layer"}),
+    ),
+)

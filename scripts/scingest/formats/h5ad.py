@@ -1,10 +1,11 @@
-"""AnnData input (``.h5ad``): raw counts from ``X`` or a named layer.
+"""AnnData input (``h5ad``): raw counts from ``X`` or a named layer.
 
 The counts, the barcodes (``obs_names``), the gene names, ids and feature types, and the
 file's ``obs`` columns (a collaborator's cell types, donors, earlier QC: kept in the
 checkpoint, renamed where they would take a name scingest writes) are taken; its other
 ``var`` columns, embeddings and graphs are left behind, so the checkpoint's QC is computed
-from the counts exactly as for any other format.
+from the counts exactly as for any other format. :func:`counts_of` is shared with the
+formats whose files hold an AnnData (``zarr``, alevin-fry's ``quants.h5ad``).
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ import logging
 import warnings
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import anndata as ad
-import numpy as np
-
-from ..compat import named_layers
 from ..errors import ScingestError
-from ._features import RawCounts, check_counts
+from ._format import Fit, Format, one_file, reads
+
+if TYPE_CHECKING:
+    import anndata as ad
+    import numpy as np
+
+    from ..readers._features import RawCounts
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +48,7 @@ def read_h5ad_counts(
         The layer holding raw counts; None reads ``X``, ``"raw"`` (with no layer of that
         name) reads ``.raw``.
     dtype, allow_non_integer
-        As for :func:`scingest.readers.read_counts`.
+        As :class:`scingest.options.ReaderOptions`.
 
     Returns
     -------
@@ -56,6 +60,8 @@ def read_h5ad_counts(
         For a file anndata cannot read, a missing layer, and non-integer counts (naming
         a layer that holds integer counts, if one does).
     """
+    import anndata as ad
+
     path = Path(path)
     try:
         with warnings.catch_warnings():
@@ -100,6 +106,11 @@ def counts_of(
     ScingestError
         As :func:`read_h5ad_counts`.
     """
+    import numpy as np
+
+    from ..compat import named_layers
+    from ..readers._features import RawCounts, check_counts
+
     var = adata.var
     if layer is None:
         matrix = adata.X
@@ -149,11 +160,15 @@ RAW_LAYERS = ("counts", "raw_counts", "raw", "umi_counts", "count")
 
 
 def _values(matrix: object) -> np.ndarray:
+    import numpy as np
+
     return np.asarray(matrix.data if hasattr(matrix, "tocsr") else matrix).ravel()
 
 
 def _fractions(matrix: object) -> int:
     """How many values of ``matrix`` are not whole numbers (0 for integer dtypes)."""
+    import numpy as np
+
     values = _values(matrix)
     if values.dtype.kind != "f":
         return 0
@@ -163,6 +178,10 @@ def _fractions(matrix: object) -> int:
 
 def _refuse_normalised(adata: ad.AnnData, path: Path, where: str, matrix: object) -> None:
     """Raise for non-integer counts, naming a layer (or ``.raw``) that holds integer counts."""
+    import numpy as np
+
+    from ..compat import named_layers
+
     values = _values(matrix)
     example = values[np.isfinite(values) & (values != np.round(values))]
     shown = f" (e.g. {example[0]:g})" if example.size else ""
@@ -194,3 +213,19 @@ def _refuse_normalised(adata: ad.AnnData, path: Path, where: str, matrix: object
         "normalised data",
         path=path,
     )
+
+
+def _detect(path: Path) -> Fit:
+    return Fit.NAME if path.is_file() and path.name.lower().endswith(".h5ad") else Fit.NONE
+
+
+FORMATS = (
+    Format(
+        "h5ad",
+        "AnnData file (.h5ad): counts from X or a named layer",
+        detect=_detect,
+        resolve=one_file,
+        read=reads(read_h5ad_counts, layer="h5ad_layer"),
+        options=frozenset({"h5ad_layer"}),
+    ),
+)
