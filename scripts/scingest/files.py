@@ -162,6 +162,34 @@ def _is_compression_error(err: Exception) -> bool:
     return any(w in text for w in ("gzip", "crc", "deflate", "compressed", "igzip", "zlib"))
 
 
+def open_hdf5(path: str | PathLike[str], expected: str):
+    """Open an HDF5 file for reading, or say in one error which file and what it should be.
+
+    Parameters
+    ----------
+    path
+        The file.
+    expected
+        What it should be, for the error (``"a loom file (truncated download?)"``).
+
+    Returns
+    -------
+    The open ``h5py.File`` (a context manager).
+
+    Raises
+    ------
+    ScingestError
+        When h5py cannot open it, naming the file, h5py's reason and what was expected.
+    """
+    import h5py
+
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        message = f"cannot open as HDF5 ({err}): expected {expected}"
+        raise ScingestError(message, path=path) from None
+
+
 def sha256sum(path: str | PathLike[str], *, chunk: int = 1 << 20) -> str:
     """The sha256 of a file's bytes.
 

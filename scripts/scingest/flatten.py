@@ -19,7 +19,7 @@ from os import PathLike
 from pathlib import Path
 
 from .errors import ScingestError
-from .files import atomic_path
+from .files import atomic_path, open_hdf5
 from .h5concat import PARTS
 
 #: Values copied at once from a virtual dataset (8 MiB of float32).
@@ -50,12 +50,7 @@ def flatten_h5ad(path: str | PathLike[str], out: str | PathLike[str]) -> int:
     path, out = Path(path), Path(out)
     if out.resolve() == path.resolve():
         raise ScingestError("the flat copy must be another file than the input", path=path)
-    try:
-        source = h5py.File(path, "r")
-    except OSError as err:
-        raise ScingestError(
-            f"cannot open as HDF5 ({err}): expected an h5ad file", path=path
-        ) from None
+    source = open_hdf5(path, "an h5ad file")
     written = 0
     with source, atomic_path(out) as tmp, h5py.File(tmp, "w") as target:
         seen: dict[object, str] = {}  # object id (equal for hard links) -> its path in the copy

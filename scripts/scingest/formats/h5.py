@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ScingestError
+from ..files import open_hdf5
 from ..options import ReaderOptions
 from ._files import tenx_raw
 from ._format import Fit, Format, Source, reads, store_files
@@ -73,14 +74,7 @@ def cellranger_genomes(
     import numpy as np
 
     path = Path(path)
-    try:
-        fh = h5py.File(path, "r")
-    except OSError as err:
-        raise ScingestError(
-            f"cannot open as HDF5 ({err}): expected a CellRanger .h5 file (truncated download?)",
-            path=path,
-        ) from None
-    with fh:
+    with open_hdf5(path, "a CellRanger .h5 file (truncated download?)") as fh:
         version3 = "matrix" in fh
         if version3:
             group = fh["matrix"]

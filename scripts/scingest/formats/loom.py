@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ScingestError
+from ..files import open_hdf5
 from ._format import Fit, Format, reads, store_files
 from .h5 import h5_strings
 
@@ -79,18 +80,11 @@ def read_loom(
         For a file that is not HDF5 or not a loom layout, no gene names or barcodes, a
         matrix whose shape does not fit them, or values that are not counts.
     """
-    import h5py
 
     from ..readers._features import RawCounts, check_counts
 
     path = Path(path)
-    try:
-        fh = h5py.File(path, "r")
-    except OSError as err:
-        raise ScingestError(
-            f"cannot open as HDF5 ({err}): expected a loom file (truncated download?)", path=path
-        ) from None
-    with fh:
+    with open_hdf5(path, "a loom file (truncated download?)") as fh:
         missing = [k for k in ("matrix", "row_attrs", "col_attrs") if k not in fh]
         if missing:
             raise ScingestError(
