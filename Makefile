@@ -104,13 +104,14 @@ test313:
 ## test-collection: only the collection's tests, in $(VENV_COLLECTION), on the newest
 ## stack TileDB-SOMA and cellarr install beside (Python 3.13: anndata 0.13, pandas 2.x;
 ## install-lowest tests them with the lowest); they must not skip there
-## (SCINGEST_REQUIRE_COLLECTION)
+## (SCINGEST_REQUIRE_COLLECTION); SLURM=1 adds the executor plugin and the collection job's
+## run through SLURM (CI, where a cluster answers)
 VENV_COLLECTION ?= .venv-collection
 PYTHON_COLLECTION ?= $(PYTHON313)
-COLLECTION_TESTS := tests/unit/test_collection_soma.py tests/unit/test_collection_cellarr.py tests/workflow/test_workflow_collection.py
+COLLECTION_TESTS := tests/unit/test_collection_soma.py tests/unit/test_collection_cellarr.py tests/workflow/test_workflow_collection.py $(if $(SLURM),tests/workflow/test_slurm.py::test_collection_job_runs_through_slurm_with_its_own_request)
 test-collection:
 	@test -n "$(PYTHON_COLLECTION)" || { echo "no python3.13 found: set PYTHON_COLLECTION=/path/to/python3" >&2; exit 1; }
-	$(MAKE) install versions VENV=$(VENV_COLLECTION) PYTHON=$(PYTHON_COLLECTION)
+	$(MAKE) install $(if $(SLURM),install-slurm) versions VENV=$(VENV_COLLECTION) PYTHON=$(PYTHON_COLLECTION)
 	SCINGEST_REQUIRE_COLLECTION=1 PATH=$(abspath $(VENV_COLLECTION))/bin:$$PATH \
 	    $(VENV_COLLECTION)/bin/python -m pytest $(COLLECTION_TESTS)
 

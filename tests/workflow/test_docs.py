@@ -82,6 +82,8 @@ def project(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("docs")
     work = root / "clone"
     work.mkdir()
+    # "this folder" is a clone: config/config.yaml's input_dir (example/data) is there
+    (work / "example").symlink_to(REPO / "example", target_is_directory=True)
     series = root / "GSE174188"
     make_geo_folder(series)
     with tarfile.open(root / "GSE174188_RAW.tar", "w") as tar:
