@@ -123,6 +123,23 @@ def test_scrublet_flags_planted_doublets_deterministically(tmp_path):
     assert "cells_doublet" in (tmp_path / "m.tsv").read_text()
 
 
+def test_scrublet_scores_a_sample_of_thousands_of_cells():
+    """Above ~2,000 cells scanpy's scrublet finds neighbours with pynndescent (with the
+    simulated doublets, over 4,096 observations): a seed-size sample takes that path, the
+    600 cells above do not. pynndescent 0.7 broke it under scanpy 1.11.5 and 1.12.4 (an
+    AttributeError on csr_array.getnnz), hence pyproject.toml's pynndescent < 0.7."""
+    genes, cells, counts, planted = doublet_counts(3_000, seed=5, n_doublets=150)
+    adata = _annotated(genes, cells, counts)
+    flag_outliers(adata)
+    low, threshold = flag_doublets(adata, "scrublet")
+    score = adata.obs["doublet_score"].to_numpy()
+    assert np.isfinite(score).all() and low == -np.inf and np.isfinite(threshold)
+    singlets = np.setdiff1d(np.arange(len(score)), planted)
+    assert score[planted].mean() > 2 * score[singlets].mean()
+    called = adata.obs["predicted_doublet"].to_numpy()
+    assert called[planted].mean() > 0.5 and called[singlets].mean() < 0.05
+
+
 def test_doublets_none_adds_nothing_and_small_samples_are_not_scored(caplog):
     genes, cells, counts, _ = doublet_counts(60, seed=4, n_doublets=3)
     adata = _annotated(genes, cells, counts)
