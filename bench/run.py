@@ -504,9 +504,7 @@ def part_collection(repeat: int) -> None:
     peer_store = BENCH / "data" / f"collection_{per}_from_h5ad.soma"
     for k in (n // 4, n):
         shutil.rmtree(peer_store, ignore_errors=True)
-        peer = run(
-            child("soma_from_h5ad", str(folder), str(k), str(peer_store)), label="peer"
-        )
+        peer = run(child("soma_from_h5ad", str(folder), str(k), str(peer_store)), label="peer")
         line(
             f"tiledbsoma.io.from_h5ad (peer), {k} samples ({k * per:,} cells)",
             peer["call"],
