@@ -14,7 +14,7 @@ from helpers.collection import assert_counts_equal, collection_package, write_ch
 
 # skips the module where the extra is missing (pandas 3), before importing the package,
 # which needs pyarrow (it comes with the extra)
-collection_package("cellarr")
+cellarr = collection_package("cellarr")
 
 from scingest.collection.cellarr import build_cellarr_collection  # noqa: E402
 from scingest.collection.common import LAYER  # noqa: E402
@@ -31,7 +31,7 @@ def checkpoints(tmp_path: Path) -> dict[str, Path]:
 # tiledb-py (cellarr's reader) on NumPy 2.5, seen on Python 3.13: not ours
 @pytest.mark.filterwarnings("ignore:Setting the dtype on a NumPy array:DeprecationWarning")
 def test_cellarr_reads_back_equal(tmp_path, checkpoints):
-    CellArrDataset = collection_package("cellarr").CellArrDataset
+    CellArrDataset = cellarr.CellArrDataset
 
     store, manifest = tmp_path / "collection.cellarr", tmp_path / "m.tsv"
     assert build_cellarr_collection(checkpoints, store, manifest=manifest) == {
